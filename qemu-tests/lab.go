@@ -1,0 +1,546 @@
+// Package qemutests is Corral's virtual lab: end-to-end tests that drive the
+// real binaries from the outside. A test gets a network namespace with a
+// bridge, runs `bin/corral controller` inside it as a separate process, and
+// boots QEMU virtual machines (-accel tcg, real SeaBIOS/iPXE or OVMF firmware)
+// on taps attached to that bridge. Assertions are made on the VM's serial
+// console and on what the controller logged and counted.
+//
+// Everything a test starts is stopped and removed in t.Cleanup, even when the
+// test fails; then the serial consoles, the controller's log and its config
+// are copied to qemu-tests/artifacts/<test>/ and the path is logged.
+//
+// Prerequisites (a test skips with one line naming the fix when one is
+// missing): root, qemu-system-x86_64 and the firmware packages (qemu-system-x86,
+// ipxe-qemu, ovmf, ipxe), `make build` for bin/corral and `make testimage`
+// for the test kernel and initramfs.
+package qemutests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"corral.io/corral/internal/testnet"
+)
+
+// The lab's provisioning network inside each test's namespace.
+const (
+	bridgeName     = "br0"
+	controllerIP   = "10.77.0.1"
+	controllerCIDR = controllerIP + "/24"
+	httpPort       = "8080"
+)
+
+// Markers printed by the test initramfs (qemu-tests/testimage/init).
+const (
+	initMarker    = "CORRAL-TEST-INIT-OK"
+	cmdlinePrefix = "CORRAL-TEST-CMDLINE: "
+)
+
+// Firmware is how a VM boots from the network.
+type Firmware string
+
+// The firmwares the lab boots.
+const (
+	// BIOS is SeaBIOS with the iPXE option ROM of Debian's ipxe-qemu.
+	BIOS Firmware = "bios"
+	// UEFI is OVMF with the iPXE EFI option ROM of Debian's ipxe-qemu.
+	UEFI Firmware = "uefi"
+)
+
+// Paths of the firmware Debian installs.
+const (
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS.fd"
+	biosROM  = "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+	efiROM   = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+	ipxeDir  = "/usr/lib/ipxe"
+)
+
+// repoRoot is the module root: `go test` runs in qemu-tests/.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatalf("find the repository root: %v", err)
+	}
+	return root
+}
+
+// paths of the built artifacts a lab needs.
+type paths struct {
+	corral, kernel, initrd string
+}
+
+// requireLab skips the test, with one line saying what to do, when the lab
+// cannot run here for this firmware (and the controller, when it is needed).
+func requireLab(t testing.TB, fw Firmware, controller bool) paths {
+	t.Helper()
+	testnet.RequireRoot(t)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 ipxe-qemu)")
+	}
+	need := map[string]string{
+		ipxeDir + "/undionly.kpxe": "ipxe",
+		ipxeDir + "/ipxe.efi":      "ipxe",
+	}
+	switch fw {
+	case BIOS:
+		need[biosROM] = "ipxe-qemu"
+	case UEFI:
+		need[efiROM] = "ipxe-qemu"
+		need[ovmfCode] = "ovmf"
+		need[ovmfVars] = "ovmf"
+	}
+	for f, pkg := range need {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s is missing (apt-get install %s)", f, pkg)
+		}
+	}
+	root := repoRoot(t)
+	p := paths{
+		corral: filepath.Join(root, "bin", "corral"),
+		kernel: filepath.Join(root, ".cache", "testimage", "vmlinuz"),
+		initrd: filepath.Join(root, ".cache", "testimage", "initrd.img"),
+	}
+	if _, err := os.Stat(p.corral); err != nil && controller {
+		t.Skipf("%s is not built (run `make build`)", p.corral)
+	}
+	for _, f := range []string{p.kernel, p.initrd} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s is not built (run `make testimage`, i.e. qemu-tests/testimage/build.sh)", f)
+		}
+	}
+	return p
+}
+
+// Lab is one test's provisioning network: a namespace with a bridge and a
+// running controller.
+type Lab struct {
+	t     testing.TB
+	NS    *testnet.NS
+	paths paths
+	dir   string // scratch directory: config, state, logs
+	// ControllerLog is the file receiving the controller's stdout and stderr.
+	ControllerLog string
+	// Cmdline is the kernel command line configured in the controller.
+	Cmdline string
+	http    *http.Client
+	logs    []string // files copied to the artifacts directory on failure
+	taps    int
+}
+
+// NewLab creates the namespace and bridge, writes a controller config for it
+// and starts `bin/corral controller` inside it, waiting until its HTTP server
+// answers. It skips the test when the lab cannot run here.
+func NewLab(t *testing.T, fw Firmware) *Lab {
+	t.Helper()
+	l := newLab(t, fw, true)
+	l.startController()
+	return l
+}
+
+// newLab creates the namespace and bridge, and the scratch directory whose
+// logs are saved when the test fails.
+func newLab(t *testing.T, fw Firmware, controller bool) *Lab {
+	t.Helper()
+	p := requireLab(t, fw, controller)
+	// TempDir first: its removal is registered first, so it runs after the
+	// artifacts are saved, which in turn runs after everything is stopped.
+	dir := t.TempDir()
+	l := &Lab{t: t, paths: p, dir: dir, Cmdline: "console=ttyS0 panic=-1"}
+	t.Cleanup(l.saveArtifacts)
+	l.NS = testnet.New(t, "lab")
+	l.NS.Bridge(bridgeName, controllerCIDR)
+	l.http = &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{DialContext: l.dialInNS, DisableKeepAlives: true},
+	}
+	return l
+}
+
+// dialInNS dials from inside the lab's namespace.
+func (l *Lab) dialInNS(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := l.NS.Do(func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// config is the controller configuration of the lab.
+func (l *Lab) config(stateDir, imagesDir string) string {
+	return fmt.Sprintf(`apiVersion: corral.io/v1alpha1
+kind: ControllerConfig
+stateDir: %s
+interface: %s
+advertiseAddress: %s
+log:
+  level: debug
+  format: json
+dhcp:
+  mode: authoritative
+  subnet: 10.77.0.0/24
+  rangeStart: 10.77.0.100
+  rangeEnd: 10.77.0.150
+  router: %s
+  leaseTime: 10m
+tftp:
+  listen: ":69"
+http:
+  listen: ":%s"
+boot:
+  filesDir: %s
+  imagesDir: %s
+  kernel: /images/test/vmlinuz
+  initrd: /images/test/initrd.img
+  cmdline: %s
+`, stateDir, bridgeName, controllerIP, controllerIP, httpPort, ipxeDir, imagesDir, l.Cmdline)
+}
+
+// startController writes the config and the test image into the scratch
+// directory and starts the controller inside the namespace.
+func (l *Lab) startController() {
+	t := l.t
+	t.Helper()
+	stateDir := filepath.Join(l.dir, "state")
+	imagesDir := filepath.Join(l.dir, "images")
+	for src, dst := range map[string]string{
+		l.paths.kernel: filepath.Join(imagesDir, "test", "vmlinuz"),
+		l.paths.initrd: filepath.Join(imagesDir, "test", "initrd.img"),
+	} {
+		if err := copyFile(src, dst); err != nil {
+			t.Fatalf("stage the test image: %v", err)
+		}
+	}
+	cfg := filepath.Join(l.dir, "controller.yaml")
+	if err := os.WriteFile(cfg, []byte(l.config(stateDir, imagesDir)), 0o644); err != nil {
+		t.Fatalf("write controller config: %v", err)
+	}
+	l.ControllerLog = filepath.Join(l.dir, "controller.log")
+	l.logs = append(l.logs, cfg, l.ControllerLog)
+
+	cmd, done := l.start("controller", l.ControllerLog, l.paths.corral, "controller", "--config", cfg)
+	t.Logf("controller started (pid %d), log %s", cmd.Process.Pid, l.ControllerLog)
+
+	// Ready when its HTTP server answers; fail early if it exits.
+	url := "http://" + net.JoinHostPort(controllerIP, httpPort) + "/metrics"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := l.http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case <-done:
+			t.Fatalf("controller exited during start-up: %v\n%s", cmd.ProcessState, tail(l.ControllerLog, 30))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("controller HTTP %s not answering after 30s: %v\n%s", url, err, tail(l.ControllerLog, 30))
+		}
+	}
+}
+
+// start runs a program inside the namespace with its stdout and stderr in
+// logFile. Cleanup stops it: SIGTERM, then SIGKILL after 5 s. The returned
+// channel is closed when it has exited (cmd.ProcessState is then set).
+func (l *Lab) start(what, logFile, name string, args ...string) (*exec.Cmd, <-chan struct{}) {
+	t := l.t
+	t.Helper()
+	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("open %s log: %v", what, err)
+	}
+	// `ip netns exec` execs the program, so the pid is the program's own.
+	cmd := l.NS.Command(context.Background(), name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		t.Fatalf("start %s: %v", what, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Logf("%s ignored SIGTERM for 5s: killing it", what)
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return cmd, done
+}
+
+// VM is a QEMU virtual machine booting from the lab's network.
+type VM struct {
+	Name     string
+	Firmware Firmware
+	MAC      net.HardwareAddr
+	// Serial is the file receiving the VM's serial console.
+	Serial  string
+	started time.Time
+	done    <-chan struct{}
+	cmd     *exec.Cmd
+	lab     *Lab
+}
+
+// StartVM creates a tap on the bridge and boots a 512 MiB VM from the
+// network on it with the given firmware.
+func (l *Lab) StartVM(name string, fw Firmware) *VM {
+	l.t.Helper()
+	return l.startVM(name, fw, "-boot", "n")
+}
+
+// startDirectVM boots the test kernel and initramfs directly (-kernel,
+// -initrd, -append), bypassing firmware network boot: it checks the fixture
+// and the harness without a controller.
+func (l *Lab) startDirectVM(name, cmdline string) *VM {
+	l.t.Helper()
+	return l.startVM(name, BIOS, "-kernel", l.paths.kernel, "-initrd", l.paths.initrd, "-append", cmdline)
+}
+
+func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
+	t := l.t
+	t.Helper()
+	l.taps++
+	tap := fmt.Sprintf("tap%d", l.taps)
+	l.NS.Tap(tap, bridgeName)
+	vm := &VM{Name: name, Firmware: fw, MAC: randomMAC(), lab: l,
+		Serial: filepath.Join(l.dir, name+".serial.log")}
+	qemuLog := filepath.Join(l.dir, name+".qemu.log")
+	l.logs = append(l.logs, vm.Serial, qemuLog)
+
+	args := []string{
+		"-name", "corral-" + name,
+		"-accel", "tcg",
+		"-m", "512",
+		"-nographic", "-monitor", "none",
+		"-no-reboot",
+		"-serial", "file:" + vm.Serial,
+		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",
+	}
+	nic := "virtio-net-pci,netdev=net0,mac=" + vm.MAC.String() + ",bootindex=1,romfile="
+	switch fw {
+	case BIOS:
+		// sgabios mirrors the BIOS and iPXE text screen onto the serial port.
+		args = append(args, "-device", "sga", "-device", nic+biosROM)
+	case UEFI:
+		vars := filepath.Join(l.dir, name+".OVMF_VARS.fd")
+		if err := copyFile(ovmfVars, vars); err != nil {
+			t.Fatalf("copy OVMF variables: %v", err)
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+			"-device", nic+efiROM)
+	default:
+		t.Fatalf("unknown firmware %q", fw)
+	}
+	args = append(args, boot...)
+
+	vm.started = time.Now()
+	vm.cmd, vm.done = l.start("qemu "+name, qemuLog, "qemu-system-x86_64", args...)
+	t.Logf("VM %s (%s, MAC %s) started (pid %d), serial console %s", name, fw, vm.MAC, vm.cmd.Process.Pid, vm.Serial)
+	return vm
+}
+
+// WaitFor polls the serial console until it contains marker and returns the
+// time since QEMU was started. It fails the test when the deadline passes or
+// QEMU exits first, showing the end of the console.
+func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
+	t := vm.lab.t
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	exited := false
+	for {
+		data, _ := os.ReadFile(vm.Serial)
+		if bytes.Contains(data, []byte(marker)) {
+			return time.Since(vm.started)
+		}
+		if exited {
+			t.Fatalf("VM %s: QEMU exited (%v) after %s without printing %q; end of serial console:\n%s",
+				vm.Name, vm.cmd.ProcessState, time.Since(vm.started).Round(time.Second), marker, tail(vm.Serial, 40))
+		}
+		select {
+		case <-vm.done:
+			exited = true // read the console once more: it may have the marker
+		case <-deadline.C:
+			t.Fatalf("VM %s: no %q on the serial console after %s; end of serial console:\n%s",
+				vm.Name, marker, timeout, tail(vm.Serial, 40))
+		case <-tick.C:
+		}
+	}
+}
+
+// KernelCmdline returns the command line the test init printed.
+func (vm *VM) KernelCmdline() string {
+	t := vm.lab.t
+	t.Helper()
+	data, err := os.ReadFile(vm.Serial)
+	if err != nil {
+		t.Fatalf("read serial console: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, cmdlinePrefix); i >= 0 {
+			return strings.TrimSpace(line[i+len(cmdlinePrefix):])
+		}
+	}
+	t.Fatalf("VM %s: no %q line on the serial console", vm.Name, cmdlinePrefix)
+	return ""
+}
+
+// BOOTIF is the pxelinux-style BOOTIF value for the VM's MAC
+// (01 = Ethernet, then the MAC with dashes), e.g. 01-52-54-00-12-34-56.
+func (vm *VM) BOOTIF() string {
+	return "01-" + strings.ReplaceAll(vm.MAC.String(), ":", "-")
+}
+
+// Metrics fetches the controller's /metrics and returns every sample as
+// "name{labels}" → value.
+func (l *Lab) Metrics() map[string]float64 {
+	t := l.t
+	t.Helper()
+	resp, err := l.http.Get("http://" + net.JoinHostPort(controllerIP, httpPort) + "/metrics")
+	if err != nil {
+		t.Fatalf("fetch controller metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("fetch controller metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads the Prometheus text exposition format, keeping samples
+// only. Label values containing spaces are not expected here.
+func parseMetrics(r io.Reader) map[string]float64 {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		// name{labels} value [timestamp]
+		cut := strings.LastIndex(line, "}")
+		if cut < 0 {
+			cut = strings.IndexByte(line, ' ')
+		} else {
+			cut++
+		}
+		if cut <= 0 {
+			continue
+		}
+		fields := strings.Fields(line[cut:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:cut]] = v
+	}
+	return m
+}
+
+// saveArtifacts copies the logs of a failed test to qemu-tests/artifacts/<test>/.
+func (l *Lab) saveArtifacts() {
+	if !l.t.Failed() {
+		return
+	}
+	dst, err := filepath.Abs(filepath.Join("artifacts", strings.ReplaceAll(l.t.Name(), "/", "_")))
+	if err == nil {
+		err = os.MkdirAll(dst, 0o755)
+	}
+	if err != nil {
+		l.t.Logf("cannot save artifacts: %v", err)
+		return
+	}
+	var errs []error
+	for _, f := range l.logs {
+		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		errs = append(errs, copyFile(f, filepath.Join(dst, filepath.Base(f))))
+	}
+	if err := errors.Join(errs...); err != nil {
+		l.t.Logf("saving artifacts: %v", err)
+	}
+	l.t.Logf("serial consoles and controller log saved in %s", dst)
+}
+
+// randomMAC returns a locally administered unicast MAC in QEMU's 52:54:00 range.
+func randomMAC() net.HardwareAddr {
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0, 0, 0}
+	_, _ = rand.Read(mac[3:])
+	return mac
+}
+
+// copyFile copies src to dst, creating dst's directory.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
+}
+
+// tail returns the last n lines of a file, for failure messages.
+func tail(file string, n int) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", file, err)
+	}
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(data), "\r", ""), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
