@@ -190,7 +190,11 @@ func Load(path string) (*Controller, error) {
 }
 
 // Decode strictly decodes one document, then defaults and validates it.
-func Decode(r io.Reader) (*Controller, error) {
+func Decode(r io.Reader) (*Controller, error) { return DecodeWith(r, nil) }
+
+// DecodeWith is Decode with overrides (command-line flags) applied after
+// decoding and before defaults and validation.
+func DecodeWith(r io.Reader, override func(*Controller)) (*Controller, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
 		return nil, err
@@ -203,6 +207,9 @@ func Decode(r io.Reader) (*Controller, error) {
 			return nil, errors.New("empty document: start from the example in docs/controller-config.md")
 		}
 		return nil, err
+	}
+	if override != nil {
+		override(&c)
 	}
 	c.Default()
 	if err := c.Validate(); err != nil {
