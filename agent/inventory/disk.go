@@ -1,0 +1,242 @@
+package inventory
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	api "corral.io/corral/api/v1alpha1"
+)
+
+// virtualDiskPrefixes are kernel block device names that are not hardware:
+// loop, RAM and compressed-RAM disks, device-mapper and md arrays built on
+// other disks, network block devices, floppies and optical drives.
+var virtualDiskPrefixes = []string{"loop", "ram", "zram", "dm-", "md", "nbd", "fd", "sr"}
+
+func isVirtualDisk(name string) bool {
+	for _, p := range virtualDiskPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// mount is one line of /proc/self/mountinfo.
+type mount struct {
+	devNo string // "major:minor"
+	point string
+}
+
+// parseMountinfo reads the device number (field 3) and mount point (field 5)
+// of each line of a mountinfo file (proc(5)).
+func parseMountinfo(data []byte) []mount {
+	var out []mount
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			continue
+		}
+		out = append(out, mount{devNo: f[2], point: unescapeOctal(f[4])})
+	}
+	return out
+}
+
+// unescapeOctal undoes the \040-style escaping of mountinfo paths.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// diskContext is what every disk needs from the rest of the machine.
+type diskContext struct {
+	mounts []mount
+	probe  func(dev string) (probeResult, error) // nil: do not read the disks
+}
+
+// readDisks lists the physical disks under /sys/block.
+func readDisks(r Root, w *warnings, dc diskContext) []api.Disk {
+	entries, err := os.ReadDir(filepath.Join(r.Sys, "block"))
+	if err != nil {
+		w.add("disk: %v", err)
+		return nil
+	}
+	var out []api.Disk
+	for _, e := range entries {
+		if isVirtualDisk(e.Name()) {
+			continue
+		}
+		out = append(out, readDisk(r, w, e.Name(), dc))
+	}
+	return out
+}
+
+// readDisk describes one block device from sysfs, udev's links and, when
+// dc.probe is set, its partition table and superblocks.
+func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
+	dir := filepath.Join(r.Sys, "block", name)
+	d := api.Disk{Name: name, Path: "/dev/" + name}
+	sectors := optInt(w, filepath.Join(dir, "size"))
+	d.SizeBytes = uint64(max(sectors, 0)) * 512 // sysfs counts 512-byte units whatever the sector size
+	d.LogicalSectorSize = int(optInt(w, filepath.Join(dir, "queue/logical_block_size")))
+	d.PhysicalSectorSize = int(optInt(w, filepath.Join(dir, "queue/physical_block_size")))
+	d.Rotational = optInt(w, filepath.Join(dir, "queue/rotational")) == 1
+	d.Removable = optInt(w, filepath.Join(dir, "removable")) == 1
+	d.ReadOnly = optInt(w, filepath.Join(dir, "ro")) == 1
+	d.Model = firstNonEmpty(w, filepath.Join(dir, "device/model"))
+	d.Serial = firstNonEmpty(w, filepath.Join(dir, "device/serial"), filepath.Join(dir, "serial"))
+	d.WWN = firstNonEmpty(w, filepath.Join(dir, "wwid"), filepath.Join(dir, "device/wwid"))
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		d.Transport = transport(real)
+	}
+	devNo := optString(w, filepath.Join(dir, "dev"))
+	links := byIDLinks(r, name, devNo)
+	if len(links) > 0 {
+		d.ByID = links[0]
+	}
+
+	// Partitions as the kernel sees them.
+	parts := map[int]api.Partition{}
+	devNos := map[string]bool{devNo: true}
+	subs, _ := os.ReadDir(dir)
+	for _, s := range subs {
+		pdir := filepath.Join(dir, s.Name())
+		num, err := readInt(filepath.Join(pdir, "partition"))
+		if err != nil {
+			continue
+		}
+		p := api.Partition{
+			Number:      int(num),
+			Name:        s.Name(),
+			OffsetBytes: uint64(max(optInt(w, filepath.Join(pdir, "start")), 0)) * 512,
+			SizeBytes:   uint64(max(optInt(w, filepath.Join(pdir, "size")), 0)) * 512,
+		}
+		parts[p.Number] = p
+		devNos[optString(w, filepath.Join(pdir, "dev"))] = true
+	}
+
+	if dc.probe != nil {
+		res, err := dc.probe(filepath.Join(r.Dev, name))
+		if err != nil {
+			w.add("disk %s: probe: %v", name, err)
+		} else {
+			d.Probed = true
+			d.PartitionTable, d.PartitionTableUUID, d.Filesystem = res.table, res.tableUUID, res.fs
+			for _, p := range res.parts {
+				if k, ok := parts[p.Number]; ok {
+					p.Name = k.Name
+				}
+				parts[p.Number] = p
+			}
+		}
+	}
+	if d.PartitionTable == "" && len(parts) > 0 {
+		d.PartitionTable = "other" // the kernel read a table the prober does not know (MBR)
+	}
+	for _, p := range parts {
+		d.Partitions = append(d.Partitions, p)
+	}
+	sort.Slice(d.Partitions, func(i, j int) bool { return d.Partitions[i].Number < d.Partitions[j].Number })
+
+	for _, m := range dc.mounts {
+		if devNos[m.devNo] {
+			d.Mountpoints = append(d.Mountpoints, m.point)
+			switch m.point {
+			case "/", "/boot", "/boot/efi", "/efi":
+				d.Boot = true
+			}
+		}
+	}
+	sort.Strings(d.Mountpoints)
+	d.Mountpoints = compactStrings(d.Mountpoints)
+	return d
+}
+
+// transport infers the bus from the device's real sysfs path.
+func transport(real string) string {
+	switch {
+	case strings.Contains(real, "/nvme"):
+		return "nvme"
+	case strings.Contains(real, "/virtio"):
+		return "virtio"
+	case strings.Contains(real, "/usb"):
+		return "usb"
+	case strings.Contains(real, "/mmc"):
+		return "mmc"
+	case strings.Contains(real, "/vbd-"):
+		return "xen"
+	case strings.Contains(real, "/end_device-") || strings.Contains(real, "/sas_"):
+		return "sas"
+	case strings.Contains(real, "/ata"):
+		return "sata"
+	case strings.Contains(real, "/target"):
+		return "scsi"
+	}
+	return ""
+}
+
+// byIDLinks returns the /dev/disk/by-id paths of a disk, wwn- links first,
+// then the others sorted. udev's database under /run/udev/data is read when
+// present (the initramfs has no /dev/disk); otherwise /dev/disk/by-id.
+func byIDLinks(r Root, name, devNo string) []string {
+	var links []string
+	if b, err := readFile(filepath.Join(r.Run, "udev/data", "b"+devNo)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if l, ok := strings.CutPrefix(line, "S:disk/by-id/"); ok {
+				links = append(links, "/dev/disk/by-id/"+l)
+			}
+		}
+	} else if entries, err := os.ReadDir(filepath.Join(r.Dev, "disk/by-id")); err == nil {
+		for _, e := range entries {
+			if linkBase(filepath.Join(r.Dev, "disk/by-id", e.Name())) == name {
+				links = append(links, "/dev/disk/by-id/"+e.Name())
+			}
+		}
+	}
+	sort.Slice(links, func(i, j int) bool {
+		wi, wj := strings.Contains(links[i], "/wwn-"), strings.Contains(links[j], "/wwn-")
+		if wi != wj {
+			return wi
+		}
+		return links[i] < links[j]
+	})
+	return links
+}
+
+func firstNonEmpty(w *warnings, paths ...string) string {
+	for _, p := range paths {
+		if s := optString(w, p); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func compactStrings(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
