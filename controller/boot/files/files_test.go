@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,6 +202,35 @@ func FuzzOpen(f *testing.F) {
 		}
 		if !strings.HasPrefix(target, realRoot+string(filepath.Separator)) {
 			t.Fatalf("Open(%q) opened %s, outside the root %s", name, target, realRoot)
+		}
+	})
+}
+
+// FuzzClean checks the lexical rules alone: a cleaned name is a valid,
+// relative, slash-separated path without ".." and cleaning it again changes
+// nothing.
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"undionly.kpxe", "/a/b", `a\b`, "../x", "a/./b", "", "\x00", "....//x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got, err := Clean(name)
+		if err != nil {
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("Clean(%q): error %v does not wrap ErrRefused", name, err)
+			}
+			return
+		}
+		if !fs.ValidPath(got) || got == "." {
+			t.Fatalf("Clean(%q) = %q, not a valid relative path", name, got)
+		}
+		for _, e := range strings.Split(got, "/") {
+			if e == ".." {
+				t.Fatalf("Clean(%q) = %q keeps a \"..\" element", name, got)
+			}
+		}
+		if again, err := Clean(got); err != nil || again != got {
+			t.Fatalf("Clean(Clean(%q)) = %q, %v; want %q", name, again, err, got)
 		}
 	})
 }
