@@ -88,6 +88,19 @@ type Reply struct {
 	To  *net.UDPAddr
 }
 
+// Packet parses a datagram and answers it. A malformed packet (truncated,
+// bad option lengths, no magic cookie) is counted, logged at debug level, and
+// dropped.
+func (h *Handler) Packet(ctx context.Context, b []byte, port int, peer *net.UDPAddr) *Reply {
+	msg, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		h.metrics.invalid.Inc()
+		h.log.Debug("dropped malformed packet", "peer", peer.String(), "bytes", len(b), "err", err)
+		return nil
+	}
+	return h.Handle(ctx, Request{Msg: msg, Port: port, Peer: peer})
+}
+
 // Handle answers one request. A nil reply means stay silent, which the log
 // explains at debug level.
 func (h *Handler) Handle(ctx context.Context, r Request) *Reply {
@@ -173,7 +186,11 @@ func (h *Handler) authoritative(ctx context.Context, log *slog.Logger, req *dhcp
 			return nil, err // not durable: stay silent, the client retries
 		}
 		log.Info("ack", "ip", l.IP, "expires", l.Expires.Format(time.RFC3339))
-		return h.reply(req, dhcpv4.MessageTypeAck, l.IP, classify(req))
+		resp, err := h.reply(req, dhcpv4.MessageTypeAck, l.IP, classify(req))
+		if err == nil && l.Hostname != "" {
+			resp.UpdateOption(dhcpv4.OptHostName(l.Hostname))
+		}
+		return resp, err
 
 	case dhcpv4.MessageTypeDecline: // §4.3.3
 		if sid := addr(req.ServerIdentifier()); sid != h.cfg.ServerIP {

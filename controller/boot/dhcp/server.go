@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"golang.org/x/sync/errgroup"
 )
@@ -81,22 +80,16 @@ func (s *Server) serve(ctx context.Context, l listener) error {
 			}
 			return fmt.Errorf("read DHCP packet: %w", err)
 		}
-		msg, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil {
-			s.h.metrics.invalid.Inc()
-			s.log.Debug("dropped malformed packet", "peer", peer.String(), "bytes", n, "err", err)
-			continue
-		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			reply := s.h.Handle(ctx, Request{Msg: msg, Port: l.port, Peer: peer})
+			reply := s.h.Packet(ctx, buf[:n], l.port, peer)
 			if reply == nil {
 				return
 			}
 			if _, err := l.conn.WriteTo(reply.Msg.ToBytes(), reply.To); err != nil {
-				s.log.Warn("send DHCP reply", "mac", msg.ClientHWAddr.String(), "xid", msg.TransactionID.String(), "to", reply.To.String(), "err", err)
+				s.log.Warn("send DHCP reply", "mac", reply.Msg.ClientHWAddr.String(), "xid", reply.Msg.TransactionID.String(), "to", reply.To.String(), "err", err)
 			}
 		}()
 	}

@@ -156,7 +156,7 @@ func (s Script) Validate() error {
 
 // resolved is the validated data the template needs.
 type resolved struct {
-	Kernel, Initrd, Args, Controller string
+	Kernel, Initrd, Args, Controller  string
 	Attempts, RetryDelay, RebootDelay int
 	InitrdName                        string
 }
