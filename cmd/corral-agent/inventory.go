@@ -63,13 +63,14 @@ func runInventory(f inventoryFlags, out, errOut io.Writer) error {
 			return fmt.Errorf("machine dump: %w", err)
 		}
 		opts.Root = inventory.PrefixRoot(f.root)
-		opts.NVML, opts.Links = nil, nil
+		opts.NVML, opts.Links, opts.ProbeDisks = nil, nil, false
 	}
 	opts.ProbeDisks = opts.ProbeDisks && !f.noProbe
 	inv := inventory.Collect(opts)
 	if f.output == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(inv); err != nil {
 			return fmt.Errorf("write inventory: %w", err)
 		}
