@@ -131,9 +131,15 @@ type HTTP struct {
 
 // Boot says what booting machines are given.
 type Boot struct {
-	// FilesDir holds the network boot programs served over TFTP and HTTP
-	// (undionly.kpxe, ipxe.efi, snponly.efi). Default /usr/lib/ipxe, the
-	// Debian ipxe package.
+	// IPXEDir is where the iPXE boot programs come from: at start the
+	// controller copies biosFile, uefiFile and snponly.efi from here into
+	// filesDir, following symlinks (Debian links ipxe.efi to /boot). Default
+	// /usr/lib/ipxe, the Debian ipxe package. Set it to "" ("none") to
+	// manage filesDir yourself.
+	IPXEDir *string `yaml:"ipxeDir,omitempty" json:"ipxeDir,omitempty"`
+	// FilesDir holds the network boot programs served over TFTP and HTTP.
+	// Nothing outside it is served: names with "..", absolute names and
+	// symlinks leading out are refused. Default <stateDir>/bootfiles.
 	FilesDir string `yaml:"filesDir" json:"filesDir"`
 	// BIOSFile is given to BIOS PXE clients (option 93 = 0). Default undionly.kpxe.
 	BIOSFile string `yaml:"biosFile" json:"biosFile"`
@@ -245,7 +251,11 @@ func (c *Controller) Default() {
 	}
 	def(&c.TFTP.Listen, ":69")
 	def(&c.HTTP.Listen, ":8080")
-	def(&c.Boot.FilesDir, "/usr/lib/ipxe")
+	if c.Boot.IPXEDir == nil {
+		d := "/usr/lib/ipxe"
+		c.Boot.IPXEDir = &d
+	}
+	def(&c.Boot.FilesDir, c.StateDir+"/bootfiles")
 	def(&c.Boot.BIOSFile, "undionly.kpxe")
 	def(&c.Boot.UEFIFile, "ipxe.efi")
 	if c.Boot.ImagesDir == "" {

@@ -212,8 +212,10 @@ func TestRequests(t *testing.T) {
 		wantTo   string
 	}{
 		{
-			name:     "selecting another server's offer is ignored",
-			msg:      func(t *testing.T) *dhcpv4.DHCPv4 { return request(t, clientA, sid("10.10.0.2"), requested("10.10.0.150")) },
+			name: "selecting another server's offer is ignored",
+			msg: func(t *testing.T) *dhcpv4.DHCPv4 {
+				return request(t, clientA, sid("10.10.0.2"), requested("10.10.0.150"))
+			},
 			wantType: dhcpv4.MessageTypeNone,
 		},
 		{

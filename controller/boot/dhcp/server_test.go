@@ -113,7 +113,9 @@ func TestDhclientGetsLeaseWithOptions(t *testing.T) {
 	script, env := hookScript(t)
 	dir := t.TempDir()
 	run(t, l.cli, "dhclient", "-1", "-v", "-sf", script, "-lf", filepath.Join(dir, "lease"), "-pf", filepath.Join(dir, "pid"), "eth0")
-	t.Cleanup(func() { _ = l.cli.Command(context.Background(), "dhclient", "-x", "-pf", filepath.Join(dir, "pid")).Run() })
+	t.Cleanup(func() {
+		_ = l.cli.Command(context.Background(), "dhclient", "-x", "-pf", filepath.Join(dir, "pid")).Run()
+	})
 	got := lastEvent(t, env, "reason", "BOUND")
 	want := map[string]string{
 		"new_ip_address":             "10.10.0.100",

@@ -242,4 +242,3 @@ func TestConcurrentClientsNeverShareAnAddress(t *testing.T) {
 		t.Errorf("%d addresses bound, want the whole pool of 200", len(owner))
 	}
 }
-
