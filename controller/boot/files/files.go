@@ -37,6 +37,10 @@ var (
 // refuses paths over 4096 bytes.
 const MaxNameLen = 1024
 
+// maxElemLen is the longest name of one directory entry Linux allows
+// (NAME_MAX).
+const maxElemLen = 255
+
 // Table opens boot files by the name a client asks for, confined to one
 // directory. It is safe for concurrent use.
 type Table struct {
@@ -82,8 +86,9 @@ type File struct {
 //   - Any ".." element is refused outright, even one that would stay inside
 //     ("a/../b"): no legitimate client needs it, and refusing is simpler to
 //     reason about than resolving.
-//   - NUL, other control characters and names longer than MaxNameLen are
-//     refused; an empty name (or one that names the root itself) is refused.
+//   - NUL, other control characters, names longer than MaxNameLen and
+//     elements longer than 255 bytes (NAME_MAX) are refused; an empty name
+//     (or one that names the root itself) is refused.
 //
 // Clean is lexical only; symbolic links are checked by os.Root when opening.
 func Clean(name string) (string, error) {
@@ -104,6 +109,9 @@ func Clean(name string) (string, error) {
 			continue
 		case "..":
 			return "", fmt.Errorf("%w: %q has a \"..\" element", ErrRefused, name)
+		}
+		if len(e) > maxElemLen {
+			return "", fmt.Errorf("%w: an element is longer than %d bytes", ErrRefused, maxElemLen)
 		}
 		kept = append(kept, e)
 	}
