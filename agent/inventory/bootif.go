@@ -11,7 +11,7 @@ import (
 // the NIC the machine network-booted from. PXELINUX writes it as the ARP
 // hardware type and the MAC in dashed hex ("01-52-54-00-12-34-56", type 1 is
 // Ethernet); iPXE scripts commonly pass the plain MAC ("52:54:00:12:34:56").
-// Both are accepted; only Ethernet (6-byte) addresses are.
+// Both are accepted; only Ethernet (6-byte) unicast addresses are.
 func ParseBootIF(v string) (net.HardwareAddr, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -35,6 +35,10 @@ func ParseBootIF(v string) (net.HardwareAddr, error) {
 	mac, err := net.ParseMAC(strings.Join(parts, ":"))
 	if err != nil {
 		return nil, fmt.Errorf("BOOTIF %q: %w", v, err)
+	}
+	if mac[0]&1 == 1 {
+		// No NIC has a multicast address; this is most likely a truncated "01-…" form.
+		return nil, fmt.Errorf("BOOTIF %q: %s is a multicast address", v, mac)
 	}
 	return mac, nil
 }

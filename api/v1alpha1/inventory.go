@@ -258,7 +258,8 @@ type Disk struct {
 	Removable bool `json:"removable"`
 	// ReadOnly is the kernel's read-only flag.
 	ReadOnly bool `json:"readOnly"`
-	// PartitionTable is "gpt", "dos" or empty when none was found.
+	// PartitionTable is "gpt"; "other" when the kernel shows partitions of a
+	// table the prober does not read (MBR); empty when there is none.
 	PartitionTable string `json:"partitionTable,omitempty"`
 	// PartitionTableUUID is the GPT disk GUID.
 	PartitionTableUUID string `json:"partitionTableUUID,omitempty"`

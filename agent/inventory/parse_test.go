@@ -1,0 +1,167 @@
+package inventory
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseCPUInfo(t *testing.T) {
+	data, err := os.ReadFile("testdata/build-vm/proc/cpuinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := ParseCPUInfo(data)
+	if ci.Processors != 2 || ci.Vendor != "AuthenticAMD" || ci.Family != 25 || ci.ModelID != 17 || len(ci.Packages) != 1 || len(ci.Cores) != 2 {
+		t.Errorf("build-vm cpuinfo = %+v", ci)
+	}
+	for name, in := range map[string]string{
+		"empty":           "",
+		"no colon":        "processor 0\nvendor_id AuthenticAMD\n",
+		"bad numbers":     "processor\t: 0\ncpu family\t: x\nmodel\t: -\n",
+		"binary garbage":  "\x00\xff:\xfe\n",
+		"only separators": ":\n:\n",
+	} {
+		t.Run(name, func(t *testing.T) { ParseCPUInfo([]byte(in)) })
+	}
+}
+
+func TestParseSMBIOS(t *testing.T) {
+	var tb smbiosTable
+	tb.addStrings(1, "Vendor", "", "Product")
+	tb.addDIMM(dimm{locator: "DIMM_A1", sizeMiB: 32768, memType: 0x22, formFactor: 0x09, speed: 0xFFFF, configured: 4800})
+	tb.addDIMM(dimm{locator: "DIMM_A2"}) // empty slot
+	tb.addDIMM(dimm{locator: "DIMM_B1", sizeMiB: 0x20000, memType: 0x1A, formFactor: 0x09, speed: 3200})
+	data := tb.end()
+	// The 0xFFFF speed says "see the extended field at 0x54"; this record is
+	// only 0x54 bytes long, so there is none and the speed is unknown.
+	structs, err := ParseSMBIOS(data)
+	if err != nil || len(structs) != 5 {
+		t.Fatalf("ParseSMBIOS = %d structures, %v; want 5", len(structs), err)
+	}
+	if got := structs[0].str(6); got != "Product" {
+		t.Errorf("third field of type 1 = %q, want Product (an unset field refers to string 0)", got)
+	}
+	mods := MemoryModules(structs)
+	want := []struct {
+		loc          string
+		size         uint64
+		typ          string
+		speed, confd int
+	}{{"DIMM_A1", 32 << 30, "DDR5", 0, 4800}, {"DIMM_B1", 128 << 30, "DDR4", 3200, 0}}
+	if len(mods) != len(want) {
+		t.Fatalf("modules = %+v", mods)
+	}
+	for i, w := range want {
+		m := mods[i]
+		if m.Locator != w.loc || m.SizeBytes != w.size || m.Type != w.typ || m.SpeedMTs != w.speed || m.ConfiguredSpeedMTs != w.confd {
+			t.Errorf("module %d = %+v, want %+v", i, m, w)
+		}
+	}
+
+	t.Run("truncated table keeps what it read", func(t *testing.T) {
+		structs, err := ParseSMBIOS(data[:len(data)-10])
+		if err == nil || len(structs) != 3 {
+			t.Errorf("got %d structures, err %v; want 3 and an error", len(structs), err)
+		}
+	})
+	t.Run("short header", func(t *testing.T) {
+		if _, err := ParseSMBIOS([]byte{17, 2, 0, 0, 0, 0}); err == nil {
+			t.Error("want an error for a structure shorter than its header")
+		}
+	})
+}
+
+func TestParseBootIF(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"01-52-54-00-12-34-56", "52:54:00:12:34:56", true},
+		{"01-B8-CE-F6-5A-10-20", "b8:ce:f6:5a:10:20", true},
+		{"52:54:00:12:34:56", "52:54:00:12:34:56", true},
+		{"06-52-54-00-12-34-56", "", false}, // hardware type 6 (IEEE 802) is not Ethernet
+		{"01-52-54-00-12-34", "", false},
+		{"", "", false},
+		{"zz-zz", "", false},
+		{"01-52-54-00-12-34-56-78-9a-bc-de-f0-11-22-33-44-55-66-77-88-99", "", false},
+	}
+	for _, tt := range tests {
+		got, err := ParseBootIF(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got.String() != tt.want) {
+			t.Errorf("ParseBootIF(%q) = %v, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	cmdline := "BOOT_IMAGE=x BOOTIF=01-aa-bb-cc-dd-ee-ff quiet BOOTIF=01-52-54-00-12-34-56 -- BOOTIF=bogus"
+	if v, _ := kernelArg(cmdline, "BOOTIF"); v != "01-52-54-00-12-34-56" {
+		t.Errorf("kernelArg = %q, want the last BOOTIF before --", v)
+	}
+}
+
+func TestParseMountinfo(t *testing.T) {
+	in := "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n25 1 254:2 / / rw - ext4 /dev/vda2 rw\nshort line\n"
+	got := parseMountinfo([]byte(in))
+	want := []mount{{"98:0", "/mnt with space"}, {"254:2", "/"}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(mount{})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// Fuzz targets for the parsers that read what a machine (cpuinfo, firmware
+// tables) or the network (BOOTIF, from the boot loader) hands the agent.
+// Run one with e.g. go test ./agent/inventory -run '^$' -fuzz FuzzParseSMBIOS -fuzztime 30s.
+
+func FuzzParseCPUInfo(f *testing.F) {
+	if b, err := os.ReadFile("testdata/build-vm/proc/cpuinfo"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("processor\t: 0\nphysical id\t: 1\ncore id\t: 3\nflags\t: fpu avx\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ci := ParseCPUInfo(b)
+		if ci.Processors < 0 || len(ci.Cores) > bytes.Count(b, []byte("\n"))+1 {
+			t.Errorf("impossible result %+v", ci)
+		}
+	})
+}
+
+func FuzzParseSMBIOS(f *testing.F) {
+	for _, build := range []func(testing.TB, string){buildQEMU, func(t testing.TB, d string) { buildDGX(t, d, false) }} {
+		dir := f.TempDir()
+		build(f, dir)
+		if b, err := os.ReadFile(dir + "/sys/firmware/dmi/tables/DMI"); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{17, 4, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		structs, _ := ParseSMBIOS(b)
+		for _, m := range MemoryModules(structs) {
+			_ = m.Locator
+		}
+		for _, s := range structs {
+			if len(s.Formatted) < 4 {
+				t.Errorf("structure with a %d-byte formatted area", len(s.Formatted))
+			}
+		}
+	})
+}
+
+func FuzzParseBootIF(f *testing.F) {
+	for _, s := range []string{"01-52-54-00-12-34-56", "52:54:00:12:34:56", "06-00-00-00-00-00-00", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		hw, err := ParseBootIF(s)
+		if err == nil && len(hw) != 6 {
+			t.Errorf("ParseBootIF(%q) = %v: not an Ethernet MAC", s, hw)
+		}
+		if err == nil {
+			if _, err := net.ParseMAC(hw.String()); err != nil {
+				t.Errorf("round trip of %v: %v", hw, err)
+			}
+		}
+	})
+}
