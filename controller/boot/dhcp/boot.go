@@ -67,11 +67,12 @@ type BootConfig struct {
 //
 // iPXE is checked first: an iPXE client also says PXEClient and arch 0/7, and
 // giving it the iPXE binary again would loop forever, so it gets the URL of its
-// boot script instead. The script URL carries ${net0/mac}, which iPXE expands.
+// boot script instead. The script URL carries ${netX/mac} (the interface iPXE is booting
+// from, right on a machine that boots from its second port), which iPXE expands.
 func decideBoot(c Client, cfg BootConfig) (b Boot, ok bool) {
 	switch {
 	case c.IPXE:
-		return Boot{File: cfg.HTTPBase + "/boot.ipxe?mac=${net0/mac}", VendorClass: "PXEClient"}, true
+		return Boot{File: cfg.HTTPBase + "/boot.ipxe?mac=${netX/mac}", VendorClass: "PXEClient"}, true
 	case c.HTTPBoot:
 		switch c.Arch {
 		case int(iana.EFI_X86_64_HTTP), int(iana.EFI_BC_HTTP):

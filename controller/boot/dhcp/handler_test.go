@@ -98,7 +98,7 @@ func TestBootFileByClient(t *testing.T) {
 			dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64_HTTP)),
 		}, "http://10.10.0.1:8080/ipxe/ipxe.efi", "HTTPClient"},
 		{"iPXE gets its script URL, not the binary again", append(pxe(iana.INTEL_X86PC), dhcpv4.WithUserClass("iPXE", false)),
-			"http://10.10.0.1:8080/boot.ipxe?mac=${net0/mac}", "PXEClient"},
+			"http://10.10.0.1:8080/boot.ipxe?mac=${netX/mac}", "PXEClient"},
 		{"ARM64 UEFI has no boot program", pxe(iana.EFI_ARM64), "", ""},
 		{"an ordinary client gets no boot file", nil, "", ""},
 	}

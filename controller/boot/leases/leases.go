@@ -24,6 +24,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors the DHCP handler turns into NAKs or drops.
@@ -105,7 +106,7 @@ func Open(path string, pool Pool, opts ...Option) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open lease database %s: locked by another process (is another controller running with this stateDir?)", path)
 		}
 		return nil, fmt.Errorf("open lease database %s: %w", path, err)

@@ -1,0 +1,48 @@
+# Corral — every target CI uses is here; `make ci` is exactly what CI runs
+# after `make setup` (see .ci/run).
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+FUZZTIME ?= 10s
+
+.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp testimage clean help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/corral and bin/corral-agent
+	$(GO) build -o bin/corral ./cmd/corral
+	$(GO) build -o bin/corral-agent ./cmd/corral-agent
+
+setup: ## install Debian packages and Go tools the tests need (root)
+	bash hack/setup.sh
+
+testimage: ## build the QEMU test kernel + initramfs into .cache/testimage
+	bash qemu-tests/testimage/build.sh
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+test-unit: ## fast tests: no root, no QEMU
+	$(GO) test -race -short ./...
+
+test: build testimage ## every test, including namespaces, real clients and QEMU (root)
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10s)
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+
+ci: lint test fuzz ## what CI runs
+
+demo: build ## start the controller in a throwaway namespace and boot real DHCP/TFTP/HTTP clients against it
+	bash hack/demo.sh
+
+bench-dhcp: build ## perfdhcp against Corral and Kea, side by side
+	bash bench/dhcp/run.sh
+
+clean:
+	rm -rf bin .cache

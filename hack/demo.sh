@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The main job until the virtual lab lands: start the controller on a
+# throwaway network namespace with the example config and show it answering
+# real clients — ISC dhclient, busybox udhcpc posing as BIOS and UEFI PXE
+# firmware, tftp-hpa, an HTTP client for the iPXE script — and, when the test
+# image is built (make testimage), a QEMU virtual machine (SeaBIOS + iPXE)
+# booting from it. Everything it creates is removed on exit, even on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (sudo make demo): it creates network namespaces" >&2; exit 1; }
+[[ -x bin/corral ]] || { echo "demo: bin/corral is missing: run make build" >&2; exit 1; }
+
+id=$$
+srv=corral-demo-srv-$id
+cli=corral-demo-cli-$id
+work=$(mktemp -d /tmp/corral-demo.XXXXXX)
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+cleanup() {
+	set +e
+	for ns in "$srv" "$cli"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step "network: namespace $srv (controller, bridge br0 10.10.0.1/24) <-veth-> $cli (a client)"
+ip netns add "$srv"; ip netns add "$cli"
+ip link add cdv$id type veth peer name cdp$id
+ip link set cdv$id netns "$srv" name uplink0
+ip link set cdp$id netns "$cli" name eth0
+ip -n "$srv" link add br0 type bridge
+ip -n "$srv" link set uplink0 master br0
+ip -n "$srv" addr add 10.10.0.1/24 dev br0
+for l in lo br0 uplink0; do ip -n "$srv" link set "$l" up; done
+for l in lo eth0; do ip -n "$cli" link set "$l" up; done
+
+step "controller: corral controller --config examples/controller.yaml --interface br0"
+mkdir -p "$work/state/images/demo"
+image=.cache/testimage
+if [[ -f $image/vmlinuz && -f $image/initrd.img ]]; then
+	cp "$image/vmlinuz" "$image/initrd.img" "$work/state/images/demo/"
+fi
+sed -e 's#/images/current/#/images/demo/#' examples/controller.yaml > "$work/controller.yaml"
+ip netns exec "$srv" bin/corral controller --config "$work/controller.yaml" \
+	--interface br0 --state-dir "$work/state" > "$work/controller.log" 2>&1 &
+for _ in $(seq 50); do
+	grep -q "controller running" "$work/controller.log" 2>/dev/null && break
+	sleep 0.2
+done
+grep -q "controller running" "$work/controller.log" || { cat "$work/controller.log"; echo "demo: the controller did not start (log above)"; exit 1; }
+sed 's/^/    /' "$work/controller.log"
+
+step "ISC dhclient asks for a lease"
+cat > "$work/hook.sh" <<'HOOK'
+#!/bin/sh
+[ "$reason" = BOUND ] && env | grep -E '^new_(ip_address|subnet_mask|routers|domain_name_servers|domain_name|ntp_servers|dhcp_lease_time)=' | sort | sed 's/^/    /'
+exit 0
+HOOK
+chmod +x "$work/hook.sh"
+ip netns exec "$cli" dhclient -1 -sf "$work/hook.sh" -lf "$work/dhclient.lease" -pf "$work/dhclient.pid" eth0
+ip netns exec "$cli" dhclient -x -pf "$work/dhclient.pid" 2>/dev/null || true
+
+cat > "$work/udhcpc.sh" <<'HOOK'
+#!/bin/sh
+[ "$1" = bound ] && echo "    got $ip, next-server $siaddr, boot file: $boot_file"
+exit 0
+HOOK
+chmod +x "$work/udhcpc.sh"
+for fw in "BIOS PXE firmware (arch 0):PXEClient:Arch:00000:UNDI:002001:0000" \
+          "UEFI x64 PXE firmware (arch 7):PXEClient:Arch:00007:UNDI:003016:0007" \
+          "UEFI HTTP boot (arch 16):HTTPClient:Arch:00016:UNDI:003001:0010"; do
+	name=${fw%%:*}; rest=${fw#*:}; arch=${rest##*:}; vendor=${rest%:*}
+	step "busybox udhcpc posing as $name"
+	ip netns exec "$cli" busybox udhcpc -i eth0 -f -q -n -t 5 -T 1 -s "$work/udhcpc.sh" \
+		-V "$vendor" -x "0x5d:$arch" -x 0x61:00$(printf '5a%.0s' $(seq 16)) 2>/dev/null
+done
+
+ip -n "$cli" addr add 10.10.0.250/24 dev eth0
+step "tftp-hpa downloads undionly.kpxe (what BIOS firmware loads next)"
+(cd "$work" && ip netns exec "$cli" tftp 10.10.0.1 -m binary -c get undionly.kpxe)
+if cmp -s "$work/undionly.kpxe" /usr/lib/ipxe/undionly.kpxe; then
+	echo "    $(stat -c %s "$work/undionly.kpxe") bytes, identical to Debian's /usr/lib/ipxe/undionly.kpxe"
+else
+	echo "    downloaded file differs from /usr/lib/ipxe/undionly.kpxe"; exit 1
+fi
+
+step "iPXE asks for its script: GET /boot.ipxe?mac=52:54:00:12:34:56"
+ip netns exec "$cli" curl -fsS 'http://10.10.0.1:8080/boot.ipxe?mac=52:54:00:12:34:56' | sed 's/^/    /'
+
+if [[ -f $work/state/images/demo/vmlinuz ]] && command -v qemu-system-x86_64 >/dev/null; then
+	step "QEMU (SeaBIOS + iPXE ROM, -accel tcg) boots from the network; serial console follows"
+	ip -n "$srv" tuntap add dev tap0 mode tap
+	ip -n "$srv" link set tap0 master br0
+	ip -n "$srv" link set tap0 up
+	: > "$work/console.log"
+	ip netns exec "$srv" qemu-system-x86_64 -accel tcg -machine pc,graphics=off -m 512 \
+		-nodefaults -nographic -no-reboot -serial "file:$work/console.log" \
+		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
+		-device virtio-net-pci,netdev=n0,mac=52:54:00:de:00:01,bootindex=1 \
+		-boot n > "$work/qemu.log" 2>&1 &
+	start=$(date +%s)
+	tail -n +1 -f "$work/console.log" 2>/dev/null | sed -u 's/^/    | /' &
+	tailpid=$!
+	while ! grep -q CORRAL-TEST-INIT-OK "$work/console.log"; do
+		if (( $(date +%s) - start > 240 )); then echo "demo: the VM did not boot in 240 s"; break; fi
+		sleep 1
+	done
+	sleep 1; kill $tailpid 2>/dev/null || true
+	grep -q CORRAL-TEST-INIT-OK "$work/console.log" && echo "    booted to the test init in $(( $(date +%s) - start )) s"
+else
+	step "QEMU boot skipped: run 'make testimage' (and install qemu-system-x86) to see a VM boot"
+fi
+
+step "what the controller logged"
+sed 's/^/    /' "$work/controller.log" | tail -n 25
+step "metrics (GET /metrics, corral_*)"
+ip netns exec "$cli" curl -fsS http://10.10.0.1:8080/metrics | grep -E '^corral_' | grep -v ' 0$' | sed 's/^/    /'
+step "done: everything is torn down on exit"
