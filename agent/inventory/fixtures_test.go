@@ -157,7 +157,9 @@ func cpuinfoStanza(b *strings.Builder, n int, vendor string, family, model, step
 // machine q35, SeaBIOS, TCG, 2 vCPUs, 2 GiB, one virtio-blk disk of 20 GiB
 // holding a GPT from an earlier install, one virtio-net NIC, network-booted
 // (root on tmpfs, BOOTIF on the command line), no -uuid (so SMBIOS type 1
-// carries the all-zero UUID).
+// carries the all-zero UUID). A real kernel hides an all-zero or all-F UUID
+// (dmi_save_uuid leaves product_uuid out, as testdata/qemu-q35 shows); the
+// file is written here anyway so that the agent's own rejection is tested.
 func buildQEMU(t testing.TB, dir string) {
 	tr := tree{t, dir}
 	var ci strings.Builder

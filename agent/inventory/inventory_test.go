@@ -22,8 +22,8 @@ type fixture struct {
 	probe bool
 }
 
-// fixtures returns the three machines: this build machine (a real dump), a
-// QEMU lab worker and a DGX-A100-like server (both synthetic, built in
+// fixtures returns the machines: this build machine and a QEMU q35 VM (real
+// dumps), a QEMU lab worker and a DGX-A100-like server (synthetic, built in
 // fixtures_test.go).
 func fixtures(t *testing.T) []fixture {
 	qemu := filepath.Join(t.TempDir(), "qemu")
@@ -32,6 +32,7 @@ func fixtures(t *testing.T) []fixture {
 	buildDGX(t, dgx, true)
 	return []fixture{
 		{name: "build-vm", root: "testdata/build-vm"},
+		{name: "qemu-q35", root: "testdata/qemu-q35"},
 		{name: "qemu", root: qemu},
 		{name: "dgx-a100", root: dgx, probe: true},
 	}

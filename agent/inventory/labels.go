@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"regexp"
 	"slices"
 	"strconv"
@@ -236,13 +237,16 @@ func gpuFamily(major, minor string) string {
 
 // LabelValue makes s a valid Kubernetes label value: at most 63
 // characters from [A-Za-z0-9-_.], beginning and ending with an alphanumeric.
-// Other characters become "-"; a value with nothing left is "".
+// Other characters become "-", runs of "-" one; a value with nothing left is "".
 func LabelValue(s string) string {
 	b := []byte(strings.TrimSpace(s))
 	for i, c := range b {
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
 			b[i] = '-'
 		}
+	}
+	for bytes.Contains(b, []byte("--")) {
+		b = bytes.ReplaceAll(b, []byte("--"), []byte("-"))
 	}
 	if len(b) > 63 {
 		b = b[:63]

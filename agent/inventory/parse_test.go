@@ -62,6 +62,20 @@ func TestParseSMBIOS(t *testing.T) {
 		}
 	}
 
+	t.Run("real QEMU table", func(t *testing.T) {
+		b, err := os.ReadFile("testdata/qemu-q35/sys/firmware/dmi/tables/DMI")
+		if err != nil {
+			t.Fatal(err)
+		}
+		structs, err := ParseSMBIOS(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods := MemoryModules(structs)
+		if len(mods) != 1 || mods[0].Locator != "DIMM 0" || mods[0].SizeBytes != 1<<30 || mods[0].Type != "RAM" || mods[0].Manufacturer != "QEMU" {
+			t.Errorf("QEMU's memory device = %+v, want DIMM 0, 1 GiB of RAM by QEMU", mods)
+		}
+	})
 	t.Run("truncated table keeps what it read", func(t *testing.T) {
 		structs, err := ParseSMBIOS(data[:len(data)-10])
 		if err == nil || len(structs) != 3 {
@@ -134,6 +148,9 @@ func FuzzParseSMBIOS(f *testing.F) {
 		if b, err := os.ReadFile(dir + "/sys/firmware/dmi/tables/DMI"); err == nil {
 			f.Add(b)
 		}
+	}
+	if b, err := os.ReadFile("testdata/qemu-q35/sys/firmware/dmi/tables/DMI"); err == nil {
+		f.Add(b)
 	}
 	f.Add([]byte{17, 4, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
