@@ -18,9 +18,7 @@ func BenchmarkInventory(b *testing.B) {
 // BenchmarkInventoryDGX times the DGX A100 fixture (256 threads, 8 NUMA
 // nodes, 6 NVMe disks probed), i.e. the cost of a large machine's sysfs.
 func BenchmarkInventoryDGX(b *testing.B) {
-	dir := b.TempDir()
-	buildDGX(b, dir, true)
-	opts := Options{Root: PrefixRoot(dir), ProbeDisks: true, PCIIDs: firstExisting(DefaultPCIIDs)}
+	opts := Options{Root: PrefixRoot(dgxRoot(b)), ProbeDisks: true, PCIIDs: firstExisting(DefaultPCIIDs)}
 	for b.Loop() {
 		Collect(opts)
 	}

@@ -28,12 +28,14 @@ func isVirtualDisk(name string) bool {
 
 // mount is one line of /proc/self/mountinfo.
 type mount struct {
-	devNo string // "major:minor"
-	point string
+	devNo  string // "major:minor"
+	point  string
+	fsType string
 }
 
-// parseMountinfo reads the device number (field 3) and mount point (field 5)
-// of each line of a mountinfo file (proc(5)).
+// parseMountinfo reads the device number (field 3), mount point (field 5)
+// and filesystem type (the field after the "-" separator) of each line of a
+// mountinfo file (proc(5)).
 func parseMountinfo(data []byte) []mount {
 	var out []mount
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -43,7 +45,14 @@ func parseMountinfo(data []byte) []mount {
 		if len(f) < 5 {
 			continue
 		}
-		out = append(out, mount{devNo: f[2], point: unescapeOctal(f[4])})
+		m := mount{devNo: f[2], point: unescapeOctal(f[4])}
+		for i := 5; i+1 < len(f); i++ {
+			if f[i] == "-" {
+				m.fsType = f[i+1]
+				break
+			}
+		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -116,7 +125,7 @@ func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
 
 	// Partitions as the kernel sees them.
 	parts := map[int]api.Partition{}
-	devNos := map[string]bool{devNo: true}
+	devNos := map[string]int{devNo: 0} // device number → partition number, 0 for the disk
 	subs, _ := os.ReadDir(dir)
 	for _, s := range subs {
 		pdir := filepath.Join(dir, s.Name())
@@ -131,7 +140,7 @@ func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
 			SizeBytes:   uint64(max(optInt(w, filepath.Join(pdir, "size")), 0)) * 512,
 		}
 		parts[p.Number] = p
-		devNos[optString(w, filepath.Join(pdir, "dev"))] = true
+		devNos[optString(w, filepath.Join(pdir, "dev"))] = p.Number
 	}
 
 	if dc.probe != nil {
@@ -152,20 +161,30 @@ func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
 	if d.PartitionTable == "" && len(parts) > 0 {
 		d.PartitionTable = "other" // the kernel read a table the prober does not know (MBR)
 	}
+	for _, m := range dc.mounts {
+		num, ok := devNos[m.devNo]
+		if !ok {
+			continue
+		}
+		d.Mountpoints = append(d.Mountpoints, m.point)
+		switch m.point {
+		case "/", "/boot", "/boot/efi", "/efi":
+			d.Boot = true
+		}
+		// Unprobed, the mount table still says what a mounted filesystem is.
+		if fs := (&api.Filesystem{Type: m.fsType}); !d.Probed && m.fsType != "" {
+			if num == 0 && d.Filesystem == nil {
+				d.Filesystem = fs
+			} else if p, ok := parts[num]; ok && num > 0 && p.Filesystem == nil {
+				p.Filesystem = fs
+				parts[num] = p
+			}
+		}
+	}
 	for _, p := range parts {
 		d.Partitions = append(d.Partitions, p)
 	}
 	sort.Slice(d.Partitions, func(i, j int) bool { return d.Partitions[i].Number < d.Partitions[j].Number })
-
-	for _, m := range dc.mounts {
-		if devNos[m.devNo] {
-			d.Mountpoints = append(d.Mountpoints, m.point)
-			switch m.point {
-			case "/", "/boot", "/boot/efi", "/efi":
-				d.Boot = true
-			}
-		}
-	}
 	sort.Strings(d.Mountpoints)
 	d.Mountpoints = compactStrings(d.Mountpoints)
 	return d

@@ -239,9 +239,9 @@ var dgxGPUs = []struct {
 // two M.2 NVMe boot drives and four U.2 NVMe data drives (one of which
 // holds a Ceph bluestore OSD from an earlier life), two dual-port ConnectX-6
 // Dx Ethernet NICs with SR-IOV, and two ConnectX-6 InfiniBand ports. Serial
-// numbers, UUID and MACs are made up. When withImages is set, each disk's
-// /dev node is a small image file so that probing runs too.
-func buildDGX(t testing.TB, dir string, withImages bool) {
+// numbers, UUID and MACs are made up. Each disk's /dev node is a small
+// image file so that probing runs too.
+func buildDGX(t testing.TB, dir string) {
 	tr := tree{t, dir}
 	const flags = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc rep_good nopl nonstop_tsc cpuid extd_apicid aperfmperf rapl pni pclmulqdq monitor ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand lahf_lm cmp_legacy svm extapic cr8_legacy abm sse4a misalignsse 3dnowprefetch osvw ibs skinit wdt tce topoext perfctr_core perfctr_nb bpext perfctr_llc mwaitx cpb cat_l3 cdp_l3 hw_pstate ssbd mba ibrs ibpb stibp vmmcall fsgsbase bmi1 avx2 smep bmi2 cqm rdt_a rdseed adx smap clflushopt clwb sha_ni xsaveopt xsavec xgetbv1 xsaves cqm_llc cqm_occup_llc cqm_mbm_total cqm_mbm_local clzero irperf xsaveerptr rdpru wbnoinvd amd_ppin arat npt lbrv svm_lock nrip_save tsc_scale vmcb_clean flushbyasid decodeassists pausefilter pfthreshold avic v_vmsave_vmload vgif v_spec_ctrl umip rdpid overflow_recov succor smca sme sev sev_es"
 	var ci strings.Builder
@@ -354,14 +354,12 @@ func buildDGX(t testing.TB, dir string, withImages bool) {
 		tr.link(blk+"/device", "../../nvme"+fmt.Sprint(i))
 		tr.link("sys/block/"+d.name, relTo("sys/block/"+d.name, blk))
 		tr.file(fmt.Sprintf("run/udev/data/b259:%d", i), fmt.Sprintf("S:disk/by-id/nvme-%s_%s\nS:disk/by-id/nvme-%s\nE:ID_MODEL=%s\n", strings.ReplaceAll(d.model, " ", "_"), d.serial, d.wwid, d.model))
-		if withImages {
-			img := make([]byte, 1<<20)
-			if d.name == "nvme3n1" {
-				// ceph-volume raw mode: the bluestore label at the start of the whole device.
-				copy(img, "bluestore block device\n6f1c2d4e-9a8b-4c3d-8e7f-1a2b3c4d5e6f\n")
-			}
-			tr.file("dev/"+d.name, string(img))
+		img := make([]byte, 1<<20)
+		if d.name == "nvme3n1" {
+			// ceph-volume raw mode: the bluestore label at the start of the whole device.
+			copy(img, "bluestore block device\n6f1c2d4e-9a8b-4c3d-8e7f-1a2b3c4d5e6f\n")
 		}
+		tr.file("dev/"+d.name, string(img))
 	}
 
 	type nic struct {

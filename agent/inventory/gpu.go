@@ -74,9 +74,9 @@ func readPCI(r Root, w *warnings, keep func(class string) bool) []pciDevice {
 
 // readGPUs merges what the GPU library reports with a PCI scan. NVML's GPUs
 // come first, in NVML index order, completed with NUMA node and driver from
-// sysfs; every accelerator-class PCI function NVML did not report follows,
-// named from pci.ids.
-func readGPUs(r Root, w *warnings, lib GPULibrary, pciIDs string) (*api.NVIDIADriver, []api.GPU) {
+// sysfs; every accelerator-class PCI function NVML did not report follows
+// (named later, by namePCIDevices).
+func readGPUs(r Root, w *warnings, lib GPULibrary) (*api.NVIDIADriver, []api.GPU) {
 	pci := readPCI(r, w, isAccelerator)
 	nvidiaOnPCI := false
 	for _, p := range pci {
@@ -114,17 +114,6 @@ func readGPUs(r Root, w *warnings, lib GPULibrary, pciIDs string) (*api.NVIDIADr
 		}
 	}
 
-	var wanted []string
-	for _, p := range pci {
-		wanted = append(wanted, p.VendorID+":"+p.DeviceID)
-	}
-	names, err := lookupPCINames(pciIDs, wanted)
-	if err != nil {
-		w.add("gpu: pci.ids: %v", err)
-	}
-	if pciIDs == "" && len(pci) > 0 {
-		w.add("gpu: no pci.ids database found; devices are named by id only (install Debian package pci.ids)")
-	}
 	idx := 0
 	for _, p := range pci {
 		if seen[p.Address] {
@@ -137,8 +126,6 @@ func readGPUs(r Root, w *warnings, lib GPULibrary, pciIDs string) (*api.NVIDIADr
 			VendorID:   p.VendorID,
 			DeviceID:   p.DeviceID,
 			Class:      p.Class[:min(4, len(p.Class))],
-			Vendor:     names.vendors[p.VendorID],
-			Name:       names.devices[p.VendorID+":"+p.DeviceID],
 			NUMANode:   p.NUMANode,
 			Driver:     p.Driver,
 		})
@@ -161,3 +148,39 @@ func normalizeBusID(id string) string {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// namePCIDevices fills in vendor and device names of PCI-scanned GPUs and
+// of NICs from pci.ids, with one read of the database.
+func namePCIDevices(inv *api.Inventory, w *warnings, pciIDs string) {
+	var wanted []string
+	for _, g := range inv.GPUs {
+		if g.Source == api.GPUSourcePCI && g.VendorID != "" {
+			wanted = append(wanted, g.VendorID+":"+g.DeviceID)
+		}
+	}
+	for _, n := range inv.NICs {
+		if n.VendorID != "" {
+			wanted = append(wanted, n.VendorID+":"+n.DeviceID)
+		}
+	}
+	if len(wanted) == 0 {
+		return
+	}
+	if pciIDs == "" {
+		w.add("pci: no pci.ids database found; devices are named by id only (install Debian package pci.ids)")
+		return
+	}
+	names, err := lookupPCINames(pciIDs, wanted)
+	if err != nil {
+		w.add("pci: pci.ids: %v", err)
+	}
+	for i := range inv.GPUs {
+		if g := &inv.GPUs[i]; g.Source == api.GPUSourcePCI {
+			g.Vendor, g.Name = names.vendors[g.VendorID], names.devices[g.VendorID+":"+g.DeviceID]
+		}
+	}
+	for i := range inv.NICs {
+		n := &inv.NICs[i]
+		n.Vendor, n.Model = names.vendors[n.VendorID], names.devices[n.VendorID+":"+n.DeviceID]
+	}
+}

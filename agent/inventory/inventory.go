@@ -71,7 +71,7 @@ func Collect(o Options) *api.Inventory {
 	}
 
 	var wg sync.WaitGroup
-	wg.Go(func() { inv.NVIDIA, inv.GPUs = readGPUs(r, w, o.NVML, o.PCIIDs) })
+	wg.Go(func() { inv.NVIDIA, inv.GPUs = readGPUs(r, w, o.NVML) })
 	wg.Go(func() {
 		dc := diskContext{mounts: mounts}
 		if o.ProbeDisks {
@@ -89,6 +89,7 @@ func Collect(o Options) *api.Inventory {
 	})
 	wg.Wait()
 
+	namePCIDevices(inv, w, o.PCIIDs)
 	inv.Identity = DeriveIdentity(inv.System, inv.NICs)
 	if inv.Identity.NodeID == "" {
 		w.add("identity: no valid DMI UUID, serial number or permanent MAC; the node has no stable id")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,6 +15,37 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// dgx is the DGX A100 fixture, built once per test binary (it has some
+// 1,500 files) and shared read-only by the tests that need it.
+var dgx struct {
+	once sync.Once
+	dir  string
+}
+
+func dgxRoot(t testing.TB) string {
+	t.Helper()
+	dgx.once.Do(func() {
+		dir, err := os.MkdirTemp("", "corral-inventory-dgx-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dgx.dir = dir
+		buildDGX(t, dir)
+	})
+	if dgx.dir == "" {
+		t.Fatal("building the DGX fixture failed in an earlier test")
+	}
+	return dgx.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if dgx.dir != "" {
+		os.RemoveAll(dgx.dir)
+	}
+	os.Exit(code)
+}
 
 // fixture is one machine dump and how to read it.
 type fixture struct {
@@ -28,13 +60,11 @@ type fixture struct {
 func fixtures(t *testing.T) []fixture {
 	qemu := filepath.Join(t.TempDir(), "qemu")
 	buildQEMU(t, qemu)
-	dgx := filepath.Join(t.TempDir(), "dgx-a100")
-	buildDGX(t, dgx, true)
 	return []fixture{
 		{name: "build-vm", root: "testdata/build-vm"},
 		{name: "qemu-q35", root: "testdata/qemu-q35"},
 		{name: "qemu", root: qemu},
-		{name: "dgx-a100", root: dgx, probe: true},
+		{name: "dgx-a100", root: dgxRoot(t), probe: true},
 	}
 }
 
@@ -82,9 +112,7 @@ func TestGolden(t *testing.T) {
 // TestDGX states the facts about the server fixture that matter most, so
 // that a wrong golden file cannot hide them.
 func TestDGX(t *testing.T) {
-	dir := t.TempDir()
-	buildDGX(t, dir, true)
-	inv := collectFixture(t, fixture{root: dir, probe: true})
+	inv := collectFixture(t, fixture{root: dgxRoot(t), probe: true})
 
 	if got := [3]int{inv.CPU.Sockets, inv.CPU.Cores, inv.CPU.Threads}; got != [3]int{2, 128, 256} {
 		t.Errorf("sockets, cores, threads = %v, want [2 128 256]", got)

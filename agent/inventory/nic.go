@@ -67,6 +67,8 @@ func readNICs(r Root, w *warnings, links LinkSource, bootMAC string) []api.NIC {
 			for p := real; p != "/" && p != "." && p != r.Sys; p = filepath.Dir(p) {
 				if pciAddress.MatchString(filepath.Base(p)) {
 					n.PCIAddress = filepath.Base(p)
+					n.VendorID = strings.TrimPrefix(optString(w, filepath.Join(p, "vendor")), "0x")
+					n.DeviceID = strings.TrimPrefix(optString(w, filepath.Join(p, "device")), "0x")
 					n.SRIOVTotalVFs = int(optInt(w, filepath.Join(p, "sriov_totalvfs")))
 					n.SRIOVNumVFs = int(optInt(w, filepath.Join(p, "sriov_numvfs")))
 					break

@@ -53,9 +53,7 @@ func TestNVMLLabels(t *testing.T) {
 	for _, d := range server.Devices {
 		d.(*dgxa100.Device).Name = "NVIDIA A100-SXM4-40GB"
 	}
-	dir := t.TempDir()
-	buildDGX(t, dir, false)
-	inv := Collect(Options{Root: PrefixRoot(dir), NVML: NVML(server), PCIIDs: "testdata/pci.ids"})
+	inv := Collect(Options{Root: PrefixRoot(dgxRoot(t)), NVML: NVML(server), PCIIDs: "testdata/pci.ids"})
 
 	for k, v := range map[string]string{
 		"nvidia.com/gpu.product":                  "A100-SXM4-40GB",

@@ -118,7 +118,7 @@ func TestParseBootIF(t *testing.T) {
 func TestParseMountinfo(t *testing.T) {
 	in := "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n25 1 254:2 / / rw - ext4 /dev/vda2 rw\nshort line\n"
 	got := parseMountinfo([]byte(in))
-	want := []mount{{"98:0", "/mnt with space"}, {"254:2", "/"}}
+	want := []mount{{"98:0", "/mnt with space", "ext3"}, {"254:2", "/", "ext4"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(mount{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -142,9 +142,9 @@ func FuzzParseCPUInfo(f *testing.F) {
 }
 
 func FuzzParseSMBIOS(f *testing.F) {
-	for _, build := range []func(testing.TB, string){buildQEMU, func(t testing.TB, d string) { buildDGX(t, d, false) }} {
-		dir := f.TempDir()
-		build(f, dir)
+	qemu := f.TempDir()
+	buildQEMU(f, qemu)
+	for _, dir := range []string{qemu, dgxRoot(f)} {
 		if b, err := os.ReadFile(dir + "/sys/firmware/dmi/tables/DMI"); err == nil {
 			f.Add(b)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,18 +43,34 @@ func PrefixRoot(dir string) Root {
 // page at most, and the largest file read (the SMBIOS table) is far smaller.
 const maxAttrSize = 4 << 20
 
-// readFile reads at most maxAttrSize bytes of path.
+// readFile reads at most maxAttrSize bytes of path. The buffer is sized from
+// the file's size when it has one (sysfs attributes claim 4096 bytes, proc
+// files 0), so large files are read without repeated growth.
 func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(ioLimit(f)); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	size := int64(512)
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		size = min(st.Size()+1, maxAttrSize)
 	}
-	return buf.Bytes(), nil
+	buf := make([]byte, 0, size)
+	for len(buf) < maxAttrSize {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), maxAttrSize)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	return buf, nil
 }
 
 // readString reads a one-line attribute and trims surrounding white space.

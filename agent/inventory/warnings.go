@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"fmt"
-	"io"
 	"sync"
 )
 
@@ -24,5 +23,3 @@ func (w *warnings) all() []string {
 	defer w.mu.Unlock()
 	return append([]string(nil), w.list...)
 }
-
-func ioLimit(r io.Reader) io.Reader { return io.LimitReader(r, maxAttrSize) }

@@ -319,6 +319,14 @@ type NIC struct {
 	Driver string `json:"driver,omitempty"`
 	// PCIAddress is the PCI address of the device, if it is on PCI.
 	PCIAddress string `json:"pciAddress,omitempty"`
+	// VendorID is the PCI vendor id, four lower-case hex digits ("15b3").
+	VendorID string `json:"vendorID,omitempty"`
+	// DeviceID is the PCI device id, four lower-case hex digits.
+	DeviceID string `json:"deviceID,omitempty"`
+	// Vendor is the PCI vendor's name from pci.ids.
+	Vendor string `json:"vendor,omitempty"`
+	// Model is the PCI device's name from pci.ids, e.g. "MT2892 Family [ConnectX-6 Dx]".
+	Model string `json:"model,omitempty"`
 	// SpeedMbps is the negotiated speed, 0 when unknown or link down.
 	SpeedMbps int `json:"speedMbps,omitempty"`
 	// MTU is the interface MTU.
