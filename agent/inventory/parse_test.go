@@ -182,3 +182,24 @@ func FuzzParseBootIF(f *testing.F) {
 		}
 	})
 }
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 4096, 4097, 100_000, maxAttrSize + 10} {
+		want := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		path := dir + "/f"
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > maxAttrSize {
+			want = want[:maxAttrSize] // bounded: nothing the inventory reads is that large
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("size %d: read %d bytes, want %d", size, len(got), len(want))
+		}
+	}
+}

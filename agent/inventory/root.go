@@ -43,23 +43,26 @@ func PrefixRoot(dir string) Root {
 // page at most, and the largest file read (the SMBIOS table) is far smaller.
 const maxAttrSize = 4 << 20
 
-// readFile reads at most maxAttrSize bytes of path. The buffer is sized from
-// the file's size when it has one (sysfs attributes claim 4096 bytes, proc
-// files 0), so large files are read without repeated growth.
+// readFile reads at most maxAttrSize bytes of path. Almost every file read
+// is a sysfs or proc attribute of a page at most, so the first buffer holds
+// a page and the file is only stat'ed (for a size hint) when it is larger,
+// as pci.ids and SMBIOS tables are.
 func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	size := int64(512)
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		size = min(st.Size()+1, maxAttrSize)
-	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, 4096+1)
+	grown := false
 	for len(buf) < maxAttrSize {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			next := 2 * cap(buf)
+			if st, err := f.Stat(); err == nil && !grown && st.Size() >= int64(next) {
+				next = int(min(st.Size()+1, maxAttrSize))
+			}
+			grown = true
+			buf = append(make([]byte, 0, next), buf...)
 		}
 		n, err := f.Read(buf[len(buf):min(cap(buf), maxAttrSize)])
 		buf = buf[:len(buf)+n]
