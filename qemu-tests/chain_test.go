@@ -20,3 +20,79 @@ func TestTestImageBoots(t *testing.T) {
 		t.Errorf("kernel command line printed by init = %q, want it to contain corral.test=direct", got)
 	}
 }
+
+// TestPXEChainBIOS boots a SeaBIOS VM whose NIC carries Debian's iPXE option
+// ROM: DHCP (the ROM says it is iPXE) → the boot script URL → HTTP script →
+// kernel and initramfs over HTTP → the test init.
+func TestPXEChainBIOS(t *testing.T) {
+	testChain(t, BIOS, 3*time.Minute)
+}
+
+// TestPXEChainUEFI boots an OVMF VM with the firmware's own PXE client:
+// DHCP (PXEClient, arch 7) → ipxe.efi over TFTP → iPXE's DHCP → HTTP script →
+// kernel and initramfs over HTTP → the test init.
+func TestPXEChainUEFI(t *testing.T) {
+	testChain(t, UEFI, 6*time.Minute)
+}
+
+func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
+	l := NewLab(t, fw)
+	vm := l.StartVM("worker", fw)
+	took := vm.WaitFor(initMarker, timeout)
+	t.Logf("%s: QEMU start to %s in %.1f s", fw.Name, initMarker, took.Seconds())
+
+	cmdline := vm.KernelCmdline()
+	for _, want := range []string{
+		"BOOTIF=" + vm.BOOTIF(),
+		"corral.url=http://" + controllerIP + ":" + httpPort,
+		l.Cmdline,
+	} {
+		if !containsFold(cmdline, want) {
+			t.Errorf("kernel command line %q lacks %q", cmdline, want)
+		}
+	}
+
+	mac := vm.MAC.String()
+	if len(l.FindLog("ack", "mac", mac)) == 0 {
+		t.Errorf("controller log has no DHCP ack for %s", mac)
+	}
+	tftp := l.FindLog("tftp transfer done", "file", "ipxe.efi")
+	switch {
+	case fw.UEFI && len(tftp) == 0:
+		t.Errorf("controller log has no completed TFTP transfer of ipxe.efi")
+	case !fw.UEFI && len(l.FindLog("tftp transfer done")) > 0:
+		// The iPXE ROM must get the script URL, not an iPXE binary to loop on.
+		t.Errorf("controller served TFTP to the iPXE ROM: %v", l.FindLog("tftp transfer done"))
+	}
+	for _, path := range []string{"/boot.ipxe", "/images/test/vmlinuz", "/images/test/initrd.img"} {
+		if len(l.FindLog("http request", "path", path, "code", "200")) == 0 {
+			t.Errorf("controller log has no successful HTTP GET %s", path)
+		}
+	}
+
+	m := l.Metrics()
+	for _, c := range []struct {
+		sample string
+		min    float64
+	}{
+		{`corral_dhcp_packets_sent_total{type="ACK"}`, 1},
+		{`corral_dhcp_leases_in_use`, 1},
+		{`corral_http_requests_total{code="200",route="/boot.ipxe"}`, 1},
+		{`corral_http_requests_total{code="200",route="/images/{version}/{file...}"}`, 2},
+	} {
+		if got := m[c.sample]; got < c.min {
+			t.Errorf("metric %s = %v, want at least %v", c.sample, got, c.min)
+		}
+	}
+	if fw.UEFI {
+		if got := m[`corral_tftp_transfers_total{result="ok"}`]; got < 1 {
+			t.Errorf(`metric corral_tftp_transfers_total{result="ok"} = %v, want at least 1`, got)
+		}
+	}
+}
+
+// containsFold reports whether s contains substr, ignoring case (iPXE may
+// write the MAC in BOOTIF in either case).
+func containsFold(s, substr string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
+}

@@ -9,6 +9,8 @@
 // test fails; then the serial consoles, the controller's log and its config
 // are copied to qemu-tests/artifacts/<test>/ and the path is logged.
 //
+// CORRAL_BIN runs the lab against another corral binary than bin/corral.
+//
 // Prerequisites (a test skips with one line naming the fix when one is
 // missing): root, qemu-system-x86_64 and the firmware packages (qemu-system-x86,
 // ipxe-qemu, ovmf, ipxe), `make build` for bin/corral and `make testimage`
@@ -18,11 +20,14 @@ package qemutests
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -45,30 +50,56 @@ const (
 	httpPort       = "8080"
 )
 
+// failureMarkers on a serial console mean the boot has failed for good, so
+// a test need not wait for its deadline: SeaBIOS found nothing to boot, OVMF
+// gave up on every network boot option and fell back to its shell, or the
+// kernel panicked.
+var failureMarkers = []string{"No bootable device", `"EFI Internal Shell"`, "Kernel panic"}
+
 // Markers printed by the test initramfs (qemu-tests/testimage/init).
 const (
 	initMarker    = "CORRAL-TEST-INIT-OK"
 	cmdlinePrefix = "CORRAL-TEST-CMDLINE: "
 )
 
-// Firmware is how a VM boots from the network.
-type Firmware string
+// Firmware is how a VM boots from the network: the machine's firmware and
+// whether its virtio NIC has an option ROM.
+type Firmware struct {
+	// Name names the VM's files and log lines.
+	Name string
+	// UEFI boots OVMF instead of SeaBIOS.
+	UEFI bool
+	// NoROM leaves the NIC without an option ROM; otherwise QEMU loads its
+	// default one, Debian's iPXE efi-virtio.rom (ipxe-qemu).
+	NoROM bool
+}
 
 // The firmwares the lab boots.
-const (
-	// BIOS is SeaBIOS with the iPXE option ROM of Debian's ipxe-qemu.
-	BIOS Firmware = "bios"
-	// UEFI is OVMF with the iPXE EFI option ROM of Debian's ipxe-qemu.
-	UEFI Firmware = "uefi"
+var (
+	// BIOS is SeaBIOS with QEMU's default iPXE option ROM. That ROM is iPXE
+	// itself: it identifies as iPXE in its DHCP request and is given the
+	// boot script URL directly, so this chain has no TFTP step.
+	//
+	// The ROM must be QEMU's default, not named with romfile=: only a
+	// default ROM gets its PCI device id patched to the device's. Debian's
+	// efi-virtio.rom and pxe-virtio.rom declare the modern virtio-net id
+	// 1af4:1041, and SeaBIOS skips such a ROM on QEMU's transitional
+	// virtio-net-pci (1af4:1000), then finds no boot device.
+	BIOS = Firmware{Name: "bios"}
+	// UEFI is OVMF with its own virtio-net driver and PXE client and no
+	// option ROM, like a server's firmware: it loads ipxe.efi over TFTP,
+	// and that iPXE fetches the boot script.
+	UEFI = Firmware{Name: "uefi", UEFI: true, NoROM: true}
 )
 
 // Paths of the firmware Debian installs.
 const (
 	ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
 	ovmfVars = "/usr/share/OVMF/OVMF_VARS.fd"
-	biosROM  = "/usr/lib/ipxe/qemu/pxe-virtio.rom"
-	efiROM   = "/usr/lib/ipxe/qemu/efi-virtio.rom"
-	ipxeDir  = "/usr/lib/ipxe"
+	// defaultROM is where Debian's QEMU finds virtio-net-pci's default
+	// option ROM, efi-virtio.rom.
+	defaultROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+	ipxeDir    = "/usr/lib/ipxe"
 )
 
 // repoRoot is the module root: `go test` runs in qemu-tests/.
@@ -98,11 +129,10 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 		ipxeDir + "/undionly.kpxe": "ipxe",
 		ipxeDir + "/ipxe.efi":      "ipxe",
 	}
-	switch fw {
-	case BIOS:
-		need[biosROM] = "ipxe-qemu"
-	case UEFI:
-		need[efiROM] = "ipxe-qemu"
+	if !fw.NoROM {
+		need[defaultROM] = "ipxe-qemu"
+	}
+	if fw.UEFI {
 		need[ovmfCode] = "ovmf"
 		need[ovmfVars] = "ovmf"
 	}
@@ -113,12 +143,12 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 	}
 	root := repoRoot(t)
 	p := paths{
-		corral: filepath.Join(root, "bin", "corral"),
+		corral: cmp.Or(os.Getenv("CORRAL_BIN"), filepath.Join(root, "bin", "corral")),
 		kernel: filepath.Join(root, ".cache", "testimage", "vmlinuz"),
 		initrd: filepath.Join(root, ".cache", "testimage", "initrd.img"),
 	}
 	if _, err := os.Stat(p.corral); err != nil && controller {
-		t.Skipf("%s is not built (run `make build`)", p.corral)
+		t.Skipf("%s is not built (run `make build`, or point CORRAL_BIN at a corral binary)", p.corral)
 	}
 	for _, f := range []string{p.kernel, p.initrd} {
 		if _, err := os.Stat(f); err != nil {
@@ -163,6 +193,10 @@ func newLab(t *testing.T, fw Firmware, controller bool) *Lab {
 	// artifacts are saved, which in turn runs after everything is stopped.
 	dir := t.TempDir()
 	l := &Lab{t: t, paths: p, dir: dir, Cmdline: "console=ttyS0 panic=-1"}
+	// Artifacts of an earlier run would be mistaken for this run's.
+	if err := os.RemoveAll(artifactsDir(t)); err != nil {
+		t.Fatalf("remove old artifacts: %v", err)
+	}
 	t.Cleanup(l.saveArtifacts)
 	l.NS = testnet.New(t, "lab")
 	l.NS.Bridge(bridgeName, controllerCIDR)
@@ -326,7 +360,7 @@ func (l *Lab) StartVM(name string, fw Firmware) *VM {
 // and the harness without a controller.
 func (l *Lab) startDirectVM(name, cmdline string) *VM {
 	l.t.Helper()
-	return l.startVM(name, BIOS, "-kernel", l.paths.kernel, "-initrd", l.paths.initrd, "-append", cmdline)
+	return l.startVM(name, Firmware{Name: "direct"}, "-kernel", l.paths.kernel, "-initrd", l.paths.initrd, "-append", cmdline)
 }
 
 func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
@@ -343,40 +377,42 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 	args := []string{
 		"-name", "corral-" + name,
 		"-accel", "tcg",
+		// graphics=off: SeaBIOS (and the iPXE ROM through it) print on the
+		// serial port; OVMF always does.
+		"-machine", "pc,graphics=off",
 		"-m", "512",
-		"-nographic", "-monitor", "none",
+		// No default CD-ROM, floppy or VGA: nothing to try before the NIC.
+		"-nodefaults", "-nographic",
 		"-no-reboot",
 		"-serial", "file:" + vm.Serial,
 		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",
 	}
-	nic := "virtio-net-pci,netdev=net0,mac=" + vm.MAC.String() + ",bootindex=1,romfile="
-	switch fw {
-	case BIOS:
-		// sgabios mirrors the BIOS and iPXE text screen onto the serial port.
-		args = append(args, "-device", "sga", "-device", nic+biosROM)
-	case UEFI:
+	nic := "virtio-net-pci,netdev=net0,mac=" + vm.MAC.String() + ",bootindex=1"
+	if fw.NoROM {
+		nic += ",romfile="
+	}
+	args = append(args, "-device", nic)
+	if fw.UEFI {
 		vars := filepath.Join(l.dir, name+".OVMF_VARS.fd")
 		if err := copyFile(ovmfVars, vars); err != nil {
 			t.Fatalf("copy OVMF variables: %v", err)
 		}
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-			"-device", nic+efiROM)
-	default:
-		t.Fatalf("unknown firmware %q", fw)
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	args = append(args, boot...)
 
 	vm.started = time.Now()
 	vm.cmd, vm.done = l.start("qemu "+name, qemuLog, "qemu-system-x86_64", args...)
-	t.Logf("VM %s (%s, MAC %s) started (pid %d), serial console %s", name, fw, vm.MAC, vm.cmd.Process.Pid, vm.Serial)
+	t.Logf("VM %s (%s, MAC %s) started (pid %d), serial console %s", name, fw.Name, vm.MAC, vm.cmd.Process.Pid, vm.Serial)
 	return vm
 }
 
 // WaitFor polls the serial console until it contains marker and returns the
-// time since QEMU was started. It fails the test when the deadline passes or
-// QEMU exits first, showing the end of the console.
+// time since QEMU was started. It fails the test, showing the end of the
+// console, when the deadline passes, QEMU exits first, or the console shows
+// that the boot failed (failureMarkers).
 func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 	t := vm.lab.t
 	t.Helper()
@@ -389,6 +425,12 @@ func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 		data, _ := os.ReadFile(vm.Serial)
 		if bytes.Contains(data, []byte(marker)) {
 			return time.Since(vm.started)
+		}
+		for _, bad := range failureMarkers {
+			if bytes.Contains(data, []byte(bad)) {
+				t.Fatalf("VM %s: boot failed after %s (console shows %s); end of serial console:\n%s",
+					vm.Name, time.Since(vm.started).Round(time.Second), bad, tail(vm.Serial, 40))
+			}
 		}
 		if exited {
 			t.Fatalf("VM %s: QEMU exited (%v) after %s without printing %q; end of serial console:\n%s",
@@ -478,16 +520,67 @@ func parseMetrics(r io.Reader) map[string]float64 {
 	return m
 }
 
+// LogRecord is one line of the controller's JSON log.
+type LogRecord map[string]any
+
+// String shows the record as the controller wrote it.
+func (r LogRecord) String() string {
+	b, _ := json.Marshal(map[string]any(r))
+	return string(b)
+}
+
+// Has reports whether the record's key has the value (compared as text).
+func (r LogRecord) Has(key, value string) bool {
+	v, ok := r[key]
+	return ok && fmt.Sprint(v) == value
+}
+
+// ControllerLogRecords reads the controller's log (it is configured with
+// log.format json); lines that are not JSON, such as a panic, are skipped.
+func (l *Lab) ControllerLogRecords() []LogRecord {
+	t := l.t
+	t.Helper()
+	data, err := os.ReadFile(l.ControllerLog)
+	if err != nil {
+		t.Fatalf("read controller log: %v", err)
+	}
+	var recs []LogRecord
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var r LogRecord
+		if json.Unmarshal(line, &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+// FindLog returns the controller log records with message msg whose
+// attributes include every key, value pair of kv.
+func (l *Lab) FindLog(msg string, kv ...string) []LogRecord {
+	l.t.Helper()
+	var found []LogRecord
+next:
+	for _, r := range l.ControllerLogRecords() {
+		if !r.Has(slog.MessageKey, msg) {
+			continue
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if !r.Has(kv[i], kv[i+1]) {
+				continue next
+			}
+		}
+		found = append(found, r)
+	}
+	return found
+}
+
 // saveArtifacts copies the logs of a failed test to qemu-tests/artifacts/<test>/.
 func (l *Lab) saveArtifacts() {
 	if !l.t.Failed() {
 		return
 	}
-	dst, err := filepath.Abs(filepath.Join("artifacts", strings.ReplaceAll(l.t.Name(), "/", "_")))
-	if err == nil {
-		err = os.MkdirAll(dst, 0o755)
-	}
-	if err != nil {
+	dst := artifactsDir(l.t)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
 		l.t.Logf("cannot save artifacts: %v", err)
 		return
 	}
@@ -502,6 +595,15 @@ func (l *Lab) saveArtifacts() {
 		l.t.Logf("saving artifacts: %v", err)
 	}
 	l.t.Logf("serial consoles and controller log saved in %s", dst)
+}
+
+// artifactsDir is where a failed test's logs go: qemu-tests/artifacts/<test>.
+func artifactsDir(t testing.TB) string {
+	dir, err := filepath.Abs(filepath.Join("artifacts", strings.ReplaceAll(t.Name(), "/", "_")))
+	if err != nil {
+		t.Fatalf("artifacts directory: %v", err)
+	}
+	return dir
 }
 
 // randomMAC returns a locally administered unicast MAC in QEMU's 52:54:00 range.
