@@ -3,7 +3,6 @@ package inventory
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -138,30 +137,4 @@ func readCPU(r Root, w *warnings) api.CPU {
 		w.add("cpu: found no processors")
 	}
 	return out
-}
-
-// cpuCount returns the number of entries in a kernel CPU list such as "0-3,8-11".
-func cpuCount(list string) (int, error) {
-	n := 0
-	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
-		if part == "" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0, fmt.Errorf("cpu list %q: %w", list, err)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				return 0, fmt.Errorf("cpu list %q: %w", list, err)
-			}
-		}
-		if b < a {
-			return 0, fmt.Errorf("cpu list %q: range %s is reversed", list, part)
-		}
-		n += b - a + 1
-	}
-	return n, nil
 }

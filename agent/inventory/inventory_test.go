@@ -188,7 +188,7 @@ func TestQEMU(t *testing.T) {
 	if d := inv.Disks[0]; d.Boot || len(d.Mountpoints) != 0 || d.Transport != "virtio" || len(d.Partitions) != 2 || d.PartitionTable != "other" {
 		t.Errorf("vda = %+v, want virtio, 2 partitions seen by the kernel, not mounted, not boot", d)
 	}
-	if inv.System.Hypervisor != "kvm" || len(inv.Memory.Modules) != 1 || inv.Memory.Modules[0].Type != "RAM" {
+	if inv.System.Hypervisor != "qemu" || len(inv.Memory.Modules) != 1 || inv.Memory.Modules[0].Type != "RAM" {
 		t.Errorf("hypervisor %q, first module %+v", inv.System.Hypervisor, inv.Memory.Modules)
 	}
 }

@@ -60,29 +60,37 @@ func readSystem(r Root, w *warnings, flags []string) api.System {
 }
 
 // hypervisor names the hypervisor, or "" on bare metal. Xen says so in
-// /sys/hypervisor/type; others are recognised by the DMI strings they set,
-// then by the KVM paravirtual clock, and a guest that hides all of those is
-// "unknown" when the CPU's hypervisor flag is set.
+// /sys/hypervisor/type; others are recognised by the DMI strings they set.
+// QEMU is "kvm" when the KVM paravirtual clock is offered and "qemu" (pure
+// emulation, TCG) otherwise, as systemd-detect-virt reports them. A guest
+// that hides its DMI strings is "kvm" if it has the KVM clock and "unknown"
+// if only the CPU's hypervisor flag gives it away.
 func hypervisor(r Root, s api.System, flags []string) string {
 	if t, err := readString(filepath.Join(r.Sys, "hypervisor/type")); err == nil && t != "" {
 		return t
 	}
+	kvmClock := false
+	if cs, err := readString(filepath.Join(r.Sys, "devices/system/clocksource/clocksource0/available_clocksource")); err == nil {
+		kvmClock = slices.Contains(strings.Fields(cs), "kvm-clock")
+	}
 	id := strings.ToLower(s.Vendor + " " + s.Product + " " + s.BIOSVendor)
 	for _, h := range []struct{ match, name string }{
-		{"qemu", "kvm"}, {"kvm", "kvm"}, {"vmware", "vmware"}, {"virtualbox", "virtualbox"},
+		{"qemu", "qemu"}, {"kvm", "kvm"}, {"vmware", "vmware"}, {"virtualbox", "virtualbox"},
 		{"innotek", "virtualbox"}, {"microsoft corporation virtual machine", "microsoft"},
 		{"amazon ec2", "kvm"}, {"google compute engine", "kvm"}, {"openstack", "kvm"},
 		{"bochs", "bochs"}, {"parallels", "parallels"}, {"xen", "xen"},
 	} {
 		if strings.Contains(id, h.match) {
+			if h.name == "qemu" && kvmClock {
+				return "kvm"
+			}
 			return h.name
 		}
 	}
 	if _, found := slices.BinarySearch(flags, "hypervisor"); !found {
 		return ""
 	}
-	if cs, err := readString(filepath.Join(r.Sys, "devices/system/clocksource/clocksource0/available_clocksource")); err == nil &&
-		slices.Contains(strings.Fields(cs), "kvm-clock") {
+	if kvmClock {
 		return "kvm"
 	}
 	return "unknown"

@@ -89,7 +89,8 @@ type System struct {
 	// Firmware is "uefi" when the kernel was booted by UEFI, else "bios".
 	Firmware string `json:"firmware,omitempty"`
 	// Hypervisor names the hypervisor when the machine is virtual ("kvm",
-	// "xen", "vmware", "microsoft", or "unknown"); empty on bare metal.
+	// "qemu" for emulation without KVM, "xen", "vmware", "microsoft", …, or
+	// "unknown"); empty on bare metal.
 	Hypervisor string `json:"hypervisor,omitempty"`
 	// KernelVersion is the running kernel release (uname -r).
 	KernelVersion string `json:"kernelVersion,omitempty"`
