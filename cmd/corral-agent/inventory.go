@@ -110,7 +110,7 @@ func writeTable(out io.Writer, inv *api.Inventory) error {
 	p("")
 	p("NIC\tMAC\tDRIVER\tPCI\tSPEED\tSTATE\tBOOT")
 	for _, n := range inv.NICs {
-		p("%s\t%s\t%s\t%s\t%d\t%s\t%v", n.Name, n.MAC, dash(n.Driver), dash(n.PCIAddress), n.SpeedMbps, n.OperState, n.Boot)
+		p("%s\t%s\t%s\t%s\t%s\t%s\t%v", n.Name, n.MAC, dash(n.Driver), dash(n.PCIAddress), speed(n.SpeedMbps), n.OperState, n.Boot)
 	}
 	p("")
 	p("LABEL\tVALUE")
@@ -164,4 +164,14 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func speed(mbps int) string {
+	switch {
+	case mbps <= 0:
+		return "-"
+	case mbps%1000 == 0:
+		return fmt.Sprintf("%dG", mbps/1000)
+	}
+	return fmt.Sprintf("%dM", mbps)
 }
