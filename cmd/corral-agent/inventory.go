@@ -88,7 +88,7 @@ func writeTable(out io.Writer, inv *api.Inventory) error {
 	p("SYSTEM\t%s %s\tserial %s", s.Vendor, s.Product, dash(s.Serial))
 	p("FIRMWARE\t%s\t%s %s %s", s.Firmware, s.BIOSVendor, s.BIOSVersion, s.BIOSDate)
 	if s.Hypervisor != "" {
-		p("HYPERVISOR\t%s", s.Hypervisor)
+		p("HYPERVISOR\t%s\t", s.Hypervisor)
 	}
 	p("KERNEL\t%s\t%s %s", s.KernelVersion, s.OSID, s.OSVersionID)
 	c := inv.CPU
