@@ -73,7 +73,7 @@ func Collect(o Options) *api.Inventory {
 	var wg sync.WaitGroup
 	wg.Go(func() { inv.NVIDIA, inv.GPUs = readGPUs(r, w, o.NVML) })
 	wg.Go(func() {
-		dc := diskContext{mounts: mounts}
+		dc := diskContext{mounts: mounts, timeout: probeTimeout}
 		if o.ProbeDisks {
 			dc.probe = probeDisk
 		}

@@ -107,7 +107,7 @@ func TestLoopDisks(t *testing.T) {
 			needTools(t, tt.tools...)
 			name := loopDisk(t, image(t, tt.size, tt.cmds...))
 			w := &warnings{}
-			d := readDisk(HostRoot(), w, name, diskContext{probe: probeDisk})
+			d := readDisk(HostRoot(), w, name, diskContext{probe: probeDisk, timeout: probeTimeout})
 			if len(w.all()) > 0 || !d.Probed {
 				t.Errorf("warnings %q, probed %v", w.all(), d.Probed)
 			}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -201,5 +203,20 @@ func TestReadFile(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("size %d: read %d bytes, want %d", size, len(got), len(want))
 		}
+	}
+}
+
+// TestProbeTimeout: a disk that never answers is reported unprobed, with a
+// warning, instead of hanging the inventory.
+func TestProbeTimeout(t *testing.T) {
+	dir := t.TempDir()
+	buildQEMU(t, dir)
+	release := make(chan struct{})
+	defer close(release)
+	hang := func(string) (probeResult, error) { <-release; return probeResult{}, nil }
+	w := &warnings{}
+	d := readDisk(PrefixRoot(dir), w, "vda", diskContext{probe: hang, timeout: 50 * time.Millisecond})
+	if d.Probed || len(w.all()) != 1 || !strings.Contains(w.all()[0], "no answer") {
+		t.Errorf("probed %v, warnings %q; want unprobed with one warning", d.Probed, w.all())
 	}
 }
