@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	api "corral.io/corral/api/v1alpha1"
 )
@@ -89,13 +91,11 @@ func readGPUs(r Root, w *warnings, lib GPULibrary) (*api.NVIDIADriver, []api.GPU
 	var gpus []api.GPU
 	if lib != nil {
 		var notes []string
-		driver, gpus = lib.GPUs(func(format string, args ...any) {
-			notes = append(notes, "gpu: nvml: "+sprintf(format, args...))
-		})
+		driver, gpus, notes = gpusWithin(lib, nvmlTimeout)
 		// Without an NVIDIA device, a missing NVML is the normal case, not news.
 		if driver != nil || nvidiaOnPCI {
 			for _, n := range notes {
-				w.add("%s", n)
+				w.add("gpu: nvml: %s", n)
 			}
 		}
 	}
@@ -183,4 +183,42 @@ func namePCIDevices(inv *api.Inventory, w *warnings, pciIDs string) {
 		n := &inv.NICs[i]
 		n.Vendor, n.Model = names.vendors[n.VendorID], names.devices[n.VendorID+":"+n.DeviceID]
 	}
+}
+
+// nvmlTimeout bounds NVML. Initialising it without the persistence daemon
+// takes a second or two per GPU generation; a GPU that fell off the bus can
+// make it hang, and the inventory must still finish.
+const nvmlTimeout = 20 * time.Second
+
+// gpusWithin calls lib.GPUs and stops waiting for it after timeout.
+func gpusWithin(lib GPULibrary, timeout time.Duration) (*api.NVIDIADriver, []api.GPU, []string) {
+	var (
+		mu    sync.Mutex
+		notes []string
+	)
+	note := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		notes = append(notes, sprintf(format, args...))
+	}
+	type result struct {
+		drv  *api.NVIDIADriver
+		gpus []api.GPU
+	}
+	done := make(chan result, 1)
+	go func() {
+		drv, gpus := lib.GPUs(note)
+		done <- result{drv, gpus}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var r result
+	select {
+	case r = <-done:
+	case <-timer.C:
+		note("no answer within %v: the driver or a GPU may be hung", timeout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return r.drv, r.gpus, append([]string(nil), notes...)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	api "corral.io/corral/api/v1alpha1"
 )
 
 func TestParseCPUInfo(t *testing.T) {
@@ -218,5 +220,23 @@ func TestProbeTimeout(t *testing.T) {
 	d := readDisk(PrefixRoot(dir), w, "vda", diskContext{probe: hang, timeout: 50 * time.Millisecond})
 	if d.Probed || len(w.all()) != 1 || !strings.Contains(w.all()[0], "no answer") {
 		t.Errorf("probed %v, warnings %q; want unprobed with one warning", d.Probed, w.all())
+	}
+}
+
+type hungGPUs struct{ release chan struct{} }
+
+func (h hungGPUs) GPUs(note func(string, ...any)) (*api.NVIDIADriver, []api.GPU) {
+	<-h.release
+	note("late note")
+	return &api.NVIDIADriver{}, nil
+}
+
+// TestNVMLTimeout: a hung NVML costs a note, not the inventory.
+func TestNVMLTimeout(t *testing.T) {
+	h := hungGPUs{make(chan struct{})}
+	drv, gpus, notes := gpusWithin(h, 50*time.Millisecond)
+	close(h.release) // the late answer must not race with the notes returned
+	if drv != nil || gpus != nil || len(notes) != 1 || !strings.Contains(notes[0], "no answer") {
+		t.Errorf("got %v %v %q; want nothing and one note", drv, gpus, notes)
 	}
 }
