@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,17 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 	vm := l.StartVM("worker", fw)
 	took := vm.WaitFor(initMarker, timeout)
 	t.Logf("%s: QEMU start to %s in %.1f s", fw.Name, initMarker, took.Seconds())
+	mac := vm.MAC.String()
+	secs := func(recs []LogRecord) string {
+		if d := vm.Since(recs); d >= 0 {
+			return fmt.Sprintf("%.1f s", d.Seconds())
+		}
+		return "-"
+	}
+	t.Logf("%s: first DHCP offer %s, ipxe.efi over TFTP %s, boot script %s, initrd %s, init %.1f s",
+		fw.Name, secs(l.FindLog("offer", "mac", mac)), secs(l.FindLog("tftp transfer done", "file", "ipxe.efi")),
+		secs(l.FindLog("http request", "path", "/boot.ipxe")),
+		secs(l.FindLog("http request", "path", "/images/test/initrd.img")), took.Seconds())
 
 	cmdline := vm.KernelCmdline()
 	for _, want := range []string{
@@ -52,7 +64,6 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 		}
 	}
 
-	mac := vm.MAC.String()
 	if len(l.FindLog("ack", "mac", mac)) == 0 {
 		t.Errorf("controller log has no DHCP ack for %s", mac)
 	}

@@ -9,7 +9,8 @@
 // test fails; then the serial consoles, the controller's log and its config
 // are copied to qemu-tests/artifacts/<test>/ and the path is logged.
 //
-// CORRAL_BIN runs the lab against another corral binary than bin/corral.
+// CORRAL_BIN runs the lab against another corral binary than bin/corral;
+// CORRAL_LAB_KEEP=1 keeps the artifacts of passing tests too.
 //
 // Prerequisites (a test skips with one line naming the fix when one is
 // missing): root, qemu-system-x86_64 and the firmware packages (qemu-system-x86,
@@ -161,7 +162,7 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 // Lab is one test's provisioning network: a namespace with a bridge and a
 // running controller.
 type Lab struct {
-	t     testing.TB
+	t     *testing.T
 	NS    *testnet.NS
 	paths paths
 	dir   string // scratch directory: config, state, logs
@@ -416,6 +417,13 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 	t := vm.lab.t
 	t.Helper()
+	// Stop before `go test -timeout` would: its panic skips every cleanup,
+	// leaving the namespace behind.
+	if d, ok := t.Deadline(); ok {
+		if left := time.Until(d) - 30*time.Second; left < timeout {
+			timeout = max(left, time.Second)
+		}
+	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -445,6 +453,17 @@ func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 		case <-tick.C:
 		}
 	}
+}
+
+// Since returns how long after QEMU started the first of records was
+// logged, or -1 when there is none.
+func (vm *VM) Since(records []LogRecord) time.Duration {
+	for _, r := range records {
+		if at, ok := r.Time(); ok {
+			return at.Sub(vm.started)
+		}
+	}
+	return -1
 }
 
 // KernelCmdline returns the command line the test init printed.
@@ -554,6 +573,13 @@ func (l *Lab) ControllerLogRecords() []LogRecord {
 	return recs
 }
 
+// Time is when the controller wrote the record.
+func (r LogRecord) Time() (time.Time, bool) {
+	s, _ := r[slog.TimeKey].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
 // FindLog returns the controller log records with message msg whose
 // attributes include every key, value pair of kv.
 func (l *Lab) FindLog(msg string, kv ...string) []LogRecord {
@@ -574,9 +600,10 @@ next:
 	return found
 }
 
-// saveArtifacts copies the logs of a failed test to qemu-tests/artifacts/<test>/.
+// saveArtifacts copies the logs of a failed test (of every test, with
+// CORRAL_LAB_KEEP=1) to qemu-tests/artifacts/<test>/.
 func (l *Lab) saveArtifacts() {
-	if !l.t.Failed() {
+	if !l.t.Failed() && os.Getenv("CORRAL_LAB_KEEP") == "" {
 		return
 	}
 	dst := artifactsDir(l.t)
