@@ -94,6 +94,14 @@ func TestLoopDisks(t *testing.T) {
 				t.Errorf("partition = %+v, fs %+v", p, p.Filesystem)
 			}
 		}},
+		{"whole-disk Ceph bluestore OSD", nil, 64 * mib, [][]string{
+			// The label ceph-volume raw mode writes at the start of the device.
+			{"sh", "-c", `printf 'bluestore block device\n6f1c2d4e-9a8b-4c3d-8e7f-1a2b3c4d5e6f\n' | dd of="$0" conv=notrunc status=none`},
+		}, func(t *testing.T, d api.Disk) {
+			if d.Filesystem == nil || d.Filesystem.Type != "bluestore" {
+				t.Errorf("want the bluestore OSD: %+v fs %+v", d, d.Filesystem)
+			}
+		}},
 		{"whole-disk xfs", []string{"mkfs.xfs"}, 512 * mib, [][]string{
 			{"mkfs.xfs", "-q", "-f", "-L", "osd"},
 		}, func(t *testing.T, d api.Disk) {
