@@ -3,6 +3,7 @@ package inventory
 import (
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -70,17 +71,30 @@ func Collect(o Options) *api.Inventory {
 		w.add("system: %v", err)
 	}
 
+	// area runs one reader; a bug that panics on some odd machine costs that
+	// area and a warning, not the agent.
 	var wg sync.WaitGroup
-	wg.Go(func() { inv.NVIDIA, inv.GPUs = readGPUs(r, w, o.NVML) })
-	wg.Go(func() {
+	area := func(name string, read func()) {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("inventory reader panicked", "area", name, "panic", p, "stack", string(debug.Stack()))
+					w.add("%s: internal error, area skipped: %v", name, p)
+				}
+			}()
+			read()
+		})
+	}
+	area("gpu", func() { inv.NVIDIA, inv.GPUs = readGPUs(r, w, o.NVML) })
+	area("disk", func() {
 		dc := diskContext{mounts: mounts, timeout: probeTimeout}
 		if o.ProbeDisks {
 			dc.probe = probeDisk
 		}
 		inv.Disks = readDisks(r, w, dc)
 	})
-	wg.Go(func() { inv.NICs = readNICs(r, w, o.Links, bootMAC) })
-	wg.Go(func() {
+	area("nic", func() { inv.NICs = readNICs(r, w, o.Links, bootMAC) })
+	area("system", func() {
 		inv.CPU = readCPU(r, w)
 		inv.System = readSystem(r, w, inv.CPU.Flags)
 		inv.System.BootMAC = bootMAC

@@ -240,3 +240,17 @@ func TestNVMLTimeout(t *testing.T) {
 		t.Errorf("got %v %v %q; want nothing and one note", drv, gpus, notes)
 	}
 }
+
+type panickingLinks struct{}
+
+func (panickingLinks) Links() (map[string]LinkInfo, error) { panic("boom") }
+
+// TestReaderPanic: a reader that panics costs its area and a warning.
+func TestReaderPanic(t *testing.T) {
+	dir := t.TempDir()
+	buildQEMU(t, dir)
+	inv := Collect(Options{Root: PrefixRoot(dir), Links: panickingLinks{}})
+	if inv.NICs != nil || inv.CPU.Threads != 2 || !strings.Contains(strings.Join(inv.Warnings, "\n"), "nic: internal error, area skipped: boom") {
+		t.Errorf("NICs %v, threads %d, warnings %q", inv.NICs, inv.CPU.Threads, inv.Warnings)
+	}
+}
