@@ -12,9 +12,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// maxInFlight bounds concurrent transactions; beyond it the socket buffer
-// absorbs bursts and the kernel drops the excess.
-const maxInFlight = 512
+// workers handle transactions concurrently (a lease commit waits for an
+// fsync shared by the whole batch); maxInFlight bounds the packets queued for
+// them, beyond which the socket buffer absorbs bursts and the kernel drops the
+// excess.
+const (
+	workers     = 256
+	maxInFlight = 1024
+)
 
 // Server owns the DHCP sockets and feeds the Handler.
 type Server struct {
@@ -68,29 +73,46 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) serve(ctx context.Context, l listener) error {
 	s.log.Info("dhcp listening", "addr", l.conn.LocalAddr().String())
-	sem := make(chan struct{}, maxInFlight)
+	// A fixed pool of workers: their stacks grow once and are reused, where a
+	// goroutine per packet would grow a fresh stack for every transaction.
+	type packet struct {
+		buf  *[1500]byte
+		n    int
+		peer *net.UDPAddr
+	}
+	queue := make(chan packet, maxInFlight)
+	bufs := sync.Pool{New: func() any { return new([1500]byte) }}
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range queue {
+				// The parsed request and the reply may share option bytes
+				// with the buffer: it goes back to the pool only once the
+				// reply is on the wire.
+				if reply := s.h.Packet(ctx, p.buf[:p.n], l.port, p.peer); reply != nil {
+					if _, err := l.conn.WriteTo(reply.Msg.ToBytes(), reply.To); err != nil {
+						s.log.Warn("send DHCP reply", "mac", reply.Msg.ClientHWAddr.String(), "xid", reply.Msg.TransactionID.String(), "to", reply.To.String(), "err", err)
+					}
+				}
+				bufs.Put(p.buf)
+			}
+		}()
+	}
+	defer func() {
+		close(queue)
+		wg.Wait()
+	}()
 	for {
-		buf := make([]byte, 1500)
-		n, peer, err := l.conn.ReadFromUDP(buf)
+		buf := bufs.Get().(*[1500]byte)
+		n, peer, err := l.conn.ReadFromUDP(buf[:])
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("read DHCP packet: %w", err)
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			reply := s.h.Packet(ctx, buf[:n], l.port, peer)
-			if reply == nil {
-				return
-			}
-			if _, err := l.conn.WriteTo(reply.Msg.ToBytes(), reply.To); err != nil {
-				s.log.Warn("send DHCP reply", "mac", reply.Msg.ClientHWAddr.String(), "xid", reply.Msg.TransactionID.String(), "to", reply.To.String(), "err", err)
-			}
-		}()
+		queue <- packet{buf: buf, n: n, peer: peer}
 	}
 }

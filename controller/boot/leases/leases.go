@@ -313,19 +313,14 @@ func (s *Store) dropAsync(n uint32) {
 	go func() { _ = s.write(context.Background(), func(b *bolt.Bucket) error { return b.Delete(key4(n)) }) }()
 }
 
-// write runs fn in a batched, fsynced transaction.
+// write runs fn in a batched, fsynced transaction. A context already done
+// writes nothing; once started, the write runs to the end (a few ms) so its
+// outcome is known.
 func (s *Store) write(ctx context.Context, fn func(*bolt.Bucket) error) error {
-	done := make(chan error, 1)
-	go func() {
-		done <- s.db.Batch(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketLeases)) })
-	}()
-	select {
-	case err := <-done:
+	if err := ctx.Err(); err != nil {
 		return err
-	case <-ctx.Done():
-		// The write may still land; the caller must not acknowledge it.
-		return ctx.Err()
 	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketLeases)) })
 }
 
 // Release ends mac's lease on a (RFC 2131 §4.3.4). Unknown pairs are ignored.
