@@ -5,7 +5,7 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp testimage clean help
+.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp bench-inventory testimage clean help
 
 all: build
 
@@ -43,6 +43,9 @@ demo: build testimage ## start the controller in a throwaway namespace and boot 
 
 bench-dhcp: build ## perfdhcp against Corral and Kea, side by side
 	bash bench/dhcp/run.sh
+
+bench-inventory: build ## corral-agent inventory against lshw -json: medians and ratio (root)
+	bash agent/inventory/bench-lshw.sh bin/corral-agent
 
 clean:
 	rm -rf bin .cache

@@ -16,7 +16,8 @@ packages=(
 	tftp-hpa atftp                         # TFTP clients
 	qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf seabios  # PXE firmware, iPXE programs
 	kea-admin kea-dhcp4-server             # perfdhcp and the Kea peer for make bench-dhcp
-	cpio e2fsprogs xfsprogs dosfstools util-linux pciutils  # test images, loop-device fixtures
+	cpio e2fsprogs xfsprogs gdisk dosfstools util-linux pciutils  # test images, loop-device fixtures
+	lshw                                   # the peer for make bench-inventory
 )
 missing=()
 for p in "${packages[@]}"; do
