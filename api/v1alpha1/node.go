@@ -1,0 +1,84 @@
+package v1alpha1
+
+import "time"
+
+// Kinds of the operator documents.
+const (
+	KindNodeList  = "NodeList"
+	KindEventList = "EventList"
+)
+
+// Operator endpoints (HTTPS, "Authorization: Bearer <admin token>" from the
+// client configuration written at controller initialisation). {id} is a node
+// id. The full table is in docs/api.md.
+const (
+	// PathNodes: GET lists nodes.
+	PathNodes = "/api/v1alpha1/nodes"
+	// PathNode: GET shows a node (with its inventory); DELETE forgets it.
+	PathNode = "/api/v1alpha1/nodes/{id}"
+	// PathNodeEvents: GET a node's history.
+	PathNodeEvents = "/api/v1alpha1/nodes/{id}/events"
+	// PathNodeAction: POST an ActionRequest to approve, reject or
+	// decommission a node ({action} is one of those words).
+	PathNodeAction = "/api/v1alpha1/nodes/{id}/{action}"
+)
+
+// Node is the operator's view of one machine.
+type Node struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	ID         string `json:"id"`
+	Hostname   string `json:"hostname,omitempty"`
+	// State: discovered, pending, approved, provisioning, ready, lost,
+	// decommissioned.
+	State      string    `json:"state"`
+	StateSince time.Time `json:"stateSince"`
+	// Profile is the profile in force; AssignedProfile an operator's
+	// explicit choice (empty: chosen by rules).
+	Profile         string            `json:"profile,omitempty"`
+	AssignedProfile string            `json:"assignedProfile,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	MACs            []string          `json:"macs,omitempty"`
+	FirstSeen       time.Time         `json:"firstSeen"`
+	LastSeen        time.Time         `json:"lastSeen"`
+	// Inventory is included by GET PathNode, left out of lists.
+	Inventory *Inventory `json:"inventory,omitempty"`
+}
+
+// NodeList is the answer of GET PathNodes.
+type NodeList struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []Node `json:"items"`
+}
+
+// Event is one entry of a node's history.
+type Event struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Type   string    `json:"type"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	// Changes lists the hardware differences of an inventory event.
+	Changes []string `json:"changes,omitempty"`
+}
+
+// EventList is the answer of GET PathNodeEvents.
+type EventList struct {
+	APIVersion string  `json:"apiVersion"`
+	Kind       string  `json:"kind"`
+	Items      []Event `json:"items"`
+}
+
+// ActionRequest is the body of approve, reject, decommission, assign and
+// label calls; fields not used by the action must be empty.
+type ActionRequest struct {
+	// Reason is recorded in the node's events.
+	Reason string `json:"reason,omitempty"`
+	// Profile, for assign: the profile to force ("" to return to rules).
+	Profile string `json:"profile,omitempty"`
+	// Set and Remove, for labels.
+	Set    map[string]string `json:"set,omitempty"`
+	Remove []string          `json:"remove,omitempty"`
+}
