@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,6 +92,10 @@ var (
 	// option ROM, like a server's firmware: it loads ipxe.efi over TFTP,
 	// and that iPXE fetches the boot script.
 	UEFI = Firmware{Name: "uefi", UEFI: true, NoROM: true}
+	// UEFIWithIPXEROM is OVMF with QEMU's default option ROM, whose EFI
+	// image is iPXE. OVMF tries that iPXE before its own PXE client, so like
+	// BIOS this chain goes from DHCP straight to the boot script.
+	UEFIWithIPXEROM = Firmware{Name: "uefi-ipxe-rom", UEFI: true}
 )
 
 // Paths of the firmware Debian installs.
@@ -436,20 +441,19 @@ func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 		}
 		for _, bad := range failureMarkers {
 			if bytes.Contains(data, []byte(bad)) {
-				t.Fatalf("VM %s: boot failed after %s (console shows %s); end of serial console:\n%s",
-					vm.Name, time.Since(vm.started).Round(time.Second), bad, tail(vm.Serial, 40))
+				vm.failf("VM %s: boot failed after %s (console shows %s)",
+					vm.Name, time.Since(vm.started).Round(time.Second), bad)
 			}
 		}
 		if exited {
-			t.Fatalf("VM %s: QEMU exited (%v) after %s without printing %q; end of serial console:\n%s",
-				vm.Name, vm.cmd.ProcessState, time.Since(vm.started).Round(time.Second), marker, tail(vm.Serial, 40))
+			vm.failf("VM %s: QEMU exited (%v) after %s without printing %q",
+				vm.Name, vm.cmd.ProcessState, time.Since(vm.started).Round(time.Second), marker)
 		}
 		select {
 		case <-vm.done:
 			exited = true // read the console once more: it may have the marker
 		case <-deadline.C:
-			t.Fatalf("VM %s: no %q on the serial console after %s; end of serial console:\n%s",
-				vm.Name, marker, timeout, tail(vm.Serial, 40))
+			vm.failf("VM %s: no %q on the serial console after %s", vm.Name, marker, timeout)
 		case <-tick.C:
 		}
 	}
@@ -464,6 +468,32 @@ func (vm *VM) Since(records []LogRecord) time.Duration {
 		}
 	}
 	return -1
+}
+
+// failf fails the test with the end of the serial console and the
+// controller's warnings and errors, which usually say why a boot failed.
+func (vm *VM) failf(format string, args ...any) {
+	t := vm.lab.t
+	t.Helper()
+	msg := fmt.Sprintf(format, args...) + "; end of serial console:\n" + tail(vm.Serial, 40)
+	if vm.lab.ControllerLog != "" {
+		// The lines as the controller wrote them, with time and msg first.
+		data, _ := os.ReadFile(vm.lab.ControllerLog)
+		var problems []string
+		for _, line := range strings.Split(string(data), "\n") {
+			var r LogRecord
+			if json.Unmarshal([]byte(line), &r) == nil && (r.Has(slog.LevelKey, "WARN") || r.Has(slog.LevelKey, "ERROR")) {
+				problems = append(problems, line)
+			}
+		}
+		if n := len(problems); n > 10 {
+			problems = slices.Concat(problems[:5], []string{fmt.Sprintf("... %d more ...", n-10)}, problems[n-5:])
+		}
+		if len(problems) > 0 {
+			msg += "\ncontroller warnings and errors:\n" + strings.Join(problems, "\n")
+		}
+	}
+	t.Fatal(msg)
 }
 
 // KernelCmdline returns the command line the test init printed.
