@@ -59,8 +59,8 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 		}
 		return "-"
 	}
-	t.Logf("%s: first DHCP offer %s, ipxe.efi over TFTP %s, boot script %s, initrd %s, init %.1f s",
-		fw.Name, secs(l.FindLog("offer", "mac", mac)), secs(l.FindLog("tftp transfer done", "file", "ipxe.efi")),
+	t.Logf("%s: first DHCP offer %s, %s over TFTP %s, boot script %s, initrd %s, init %.1f s",
+		fw.Name, secs(l.FindLog("offer", "mac", mac)), uefiFile, secs(l.FindLog("tftp transfer done", "file", uefiFile)),
 		secs(l.FindLog("http request", "path", "/boot.ipxe")),
 		secs(l.FindLog("http request", "path", "/images/test/initrd.img")), took.Seconds())
 
@@ -80,8 +80,8 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 	}
 	wantTFTP := fw.NoROM
 	switch {
-	case wantTFTP && len(l.FindLog("tftp transfer done", "file", "ipxe.efi")) == 0:
-		t.Errorf("controller log has no completed TFTP transfer of ipxe.efi")
+	case wantTFTP && len(l.FindLog("tftp transfer done", "file", uefiFile)) == 0:
+		t.Errorf("controller log has no completed TFTP transfer of %s", uefiFile)
 	case !wantTFTP && len(l.FindLog("tftp transfer done")) > 0:
 		t.Errorf("controller served TFTP to the iPXE ROM: %v", l.FindLog("tftp transfer done"))
 	}

@@ -50,6 +50,8 @@ const (
 	controllerIP   = "10.77.0.1"
 	controllerCIDR = controllerIP + "/24"
 	httpPort       = "8080"
+	// uefiFile is the iPXE binary the controller gives UEFI PXE clients.
+	uefiFile = "ipxe.efi"
 )
 
 // failureMarkers on a serial console mean the boot has failed for good, so
@@ -133,7 +135,7 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 	}
 	need := map[string]string{
 		ipxeDir + "/undionly.kpxe": "ipxe",
-		ipxeDir + "/ipxe.efi":      "ipxe",
+		ipxeDir + "/" + uefiFile:   "ipxe",
 	}
 	if !fw.NoROM {
 		need[defaultROM] = "ipxe-qemu"
@@ -247,11 +249,12 @@ http:
   listen: ":%s"
 boot:
   filesDir: %s
+  uefiFile: %s
   imagesDir: %s
   kernel: /images/test/vmlinuz
   initrd: /images/test/initrd.img
   cmdline: %s
-`, stateDir, bridgeName, controllerIP, controllerIP, httpPort, ipxeDir, imagesDir, l.Cmdline)
+`, stateDir, bridgeName, controllerIP, controllerIP, httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
 }
 
 // startController writes the config and the test image into the scratch
