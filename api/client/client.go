@@ -136,7 +136,9 @@ type APIError struct {
 	Message string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("controller: %d %s: %s", e.Code, http.StatusText(e.Code), e.Message) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("controller: %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+}
 
 // IsStatus reports whether err is an APIError with code.
 func IsStatus(err error, code int) bool {

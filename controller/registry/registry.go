@@ -48,12 +48,14 @@ const (
 // transitions lists the allowed moves. Decommission is allowed from
 // everywhere; re-registration after decommissioning needs Forget first.
 var transitions = map[State][]State{
-	Discovered:     {Pending, Approved, Decommissioned},
-	Pending:        {Approved, Decommissioned},
-	Approved:       {Provisioning, Decommissioned},
-	Provisioning:   {Ready, Approved, Decommissioned},
-	Ready:          {Lost, Provisioning, Decommissioned},
-	Lost:           {Ready, Provisioning, Decommissioned},
+	Discovered: {Pending, Approved, Decommissioned},
+	Pending:    {Approved, Decommissioned},
+	// An enrolled node that boots without its credential goes back to
+	// pending when the policy wants an operator to approve it again.
+	Approved:       {Provisioning, Pending, Decommissioned},
+	Provisioning:   {Ready, Approved, Pending, Decommissioned},
+	Ready:          {Lost, Provisioning, Pending, Decommissioned},
+	Lost:           {Ready, Provisioning, Pending, Decommissioned},
 	Decommissioned: {},
 }
 
@@ -82,6 +84,11 @@ type Node struct {
 	LastSeen  time.Time           `json:"lastSeen"`
 	// Generation counts changes to the record.
 	Generation int64 `json:"generation"`
+	// EnrollmentHash and CredentialHash are SHA-256 hashes of the node's
+	// current enrollment token and credential; the secrets themselves are
+	// never stored.
+	EnrollmentHash string `json:"enrollmentHash,omitempty"`
+	CredentialHash string `json:"credentialHash,omitempty"`
 }
 
 // Event is one entry of a node's history.

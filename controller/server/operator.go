@@ -1,0 +1,180 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/controller/registry"
+)
+
+func view(n registry.Node, withInventory bool) v1alpha1.Node {
+	v := v1alpha1.Node{
+		APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNode,
+		ID: n.ID, Hostname: n.Hostname, State: string(n.State), StateSince: n.StateSince,
+		Profile: n.Profile, AssignedProfile: n.AssignedProfile, Labels: n.Labels, MACs: n.MACs,
+		FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
+	}
+	if withInventory {
+		v.Inventory = n.Inventory
+	}
+	return v
+}
+
+func (a *API) listNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	nodes, err := a.o.Registry.List()
+	if err != nil {
+		return nil, err
+	}
+	out := v1alpha1.NodeList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNodeList, Items: []v1alpha1.Node{}}
+	for _, n := range nodes {
+		out.Items = append(out.Items, view(n, false))
+	}
+	return out, nil
+}
+
+func (a *API) getNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := a.o.Registry.Get(r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return view(n, true), nil
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if _, err := a.o.Registry.Get(id); err != nil {
+		return nil, err
+	}
+	evs, err := a.o.Registry.Events(id)
+	if err != nil {
+		return nil, err
+	}
+	out := v1alpha1.EventList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindEventList, Items: []v1alpha1.Event{}}
+	for _, e := range evs {
+		out.Items = append(out.Items, v1alpha1.Event{Seq: e.Seq, Time: e.Time, Type: e.Type, From: e.From, To: e.To, Reason: e.Reason, Changes: e.Changes})
+	}
+	return out, nil
+}
+
+func (a *API) forget(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if err := a.o.Registry.Forget(id); err != nil {
+		return nil, err
+	}
+	a.log.Info("node forgotten", "node", id)
+	return status{http.StatusNoContent, nil}, nil
+}
+
+// Label keys and values (Kubernetes syntax); role labels come from profiles.
+var (
+	labelName  = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$`)
+	labelValue = regexp.MustCompile(`^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)$`)
+	dnsSub     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$`)
+)
+
+func checkLabelKey(k string) error {
+	prefix, name, hasPrefix := strings.Cut(k, "/")
+	if !hasPrefix {
+		name, prefix = prefix, ""
+	}
+	if hasPrefix && (len(prefix) > 253 || !dnsSub.MatchString(prefix)) {
+		return fmt.Errorf("label key %q: prefix must be a DNS subdomain", k)
+	}
+	if !labelName.MatchString(name) {
+		return fmt.Errorf("label key %q: name must be 1-63 characters of A-Z a-z 0-9 - _ . starting and ending alphanumeric", k)
+	}
+	if prefix == "node-role.kubernetes.io" || strings.HasSuffix(prefix, "kubernetes.io") || strings.HasSuffix(prefix, "k8s.io") {
+		return fmt.Errorf("label key %q: kubernetes.io and k8s.io labels are managed by Corral and Kubernetes (set a role in the node's profile instead)", k)
+	}
+	return nil
+}
+
+// action runs approve, reject, decommission, assign and labels.
+func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, act := r.PathValue("id"), r.PathValue("action")
+	var req v1alpha1.ActionRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	reason := func(def string) string {
+		if req.Reason != "" {
+			return "operator: " + req.Reason
+		}
+		return def
+	}
+	var n registry.Node
+	var err error
+	switch act {
+	case "approve":
+		cur, gerr := a.o.Registry.Get(id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if cur.State != registry.Pending && cur.State != registry.Discovered {
+			return nil, fail(http.StatusConflict, "node %s is %s: only pending nodes can be approved", id, cur.State)
+		}
+		n, err = a.o.Registry.Transition(id, registry.Approved, reason("approved by an operator"))
+	case "reject":
+		cur, gerr := a.o.Registry.Get(id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if cur.State != registry.Pending && cur.State != registry.Discovered {
+			return nil, fail(http.StatusConflict, "node %s is %s: only pending nodes can be rejected (use decommission)", id, cur.State)
+		}
+		n, err = a.o.Registry.Transition(id, registry.Decommissioned, reason("rejected by an operator"))
+	case "decommission":
+		n, err = a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
+			n.CredentialHash, n.EnrollmentHash = "", "" // revoke at once
+			return nil, nil
+		})
+		if err == nil {
+			n, err = a.o.Registry.Transition(id, registry.Decommissioned, reason("decommissioned by an operator"))
+		}
+	case "assign":
+		if req.Profile != "" && !a.o.Profiles.Has(req.Profile) {
+			return nil, fail(http.StatusBadRequest, "unknown profile %q: corral profiles list shows the profiles", req.Profile)
+		}
+		n, err = a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
+			from := n.AssignedProfile
+			n.AssignedProfile = req.Profile
+			return &registry.Event{Type: "profile", From: from, To: req.Profile, Reason: reason("assigned by an operator")}, nil
+		})
+	case "labels":
+		for k, v := range req.Set {
+			if err := checkLabelKey(k); err != nil {
+				return nil, fail(http.StatusBadRequest, "%v", err)
+			}
+			if len(v) > 63 || !labelValue.MatchString(v) {
+				return nil, fail(http.StatusBadRequest, "label %s: value %q must be at most 63 characters of A-Z a-z 0-9 - _ . starting and ending alphanumeric", k, v)
+			}
+		}
+		n, err = a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			var changes []string
+			for k, v := range req.Set {
+				n.Labels[k] = v
+				changes = append(changes, "set "+k+"="+v)
+			}
+			for _, k := range req.Remove {
+				if _, ok := n.Labels[k]; ok {
+					delete(n.Labels, k)
+					changes = append(changes, "removed "+k)
+				}
+			}
+			return &registry.Event{Type: "labels", Reason: reason("labels changed by an operator"), Changes: changes}, nil
+		})
+	default:
+		return nil, fail(http.StatusNotFound, "unknown action %q: use approve, reject, decommission, assign or labels", act)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("operator action", "node", id, "action", act, "state", n.State)
+	return view(n, false), nil
+}

@@ -1,0 +1,269 @@
+// Package server is the controller's HTTPS API: the agent endpoints
+// (register, credential, config, heartbeat) and the operator endpoints
+// (nodes, events, approve, reject, assign, labels, decommission, forget).
+// docs/api.md has the table of endpoints.
+//
+// Handlers decode strictly (size limit, unknown fields refused), check the
+// caller, and make one registry transaction per change, so a refused request
+// writes nothing.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/controller/enroll"
+	"corral.io/corral/controller/registry"
+)
+
+// MaxBody is the largest request body accepted (an inventory of a large
+// server is tens of kilobytes).
+const MaxBody = 1 << 20
+
+// Profiles resolves what a node is told (implemented with package profiles).
+type Profiles interface {
+	// Resolve returns the node's profile name and configuration.
+	Resolve(n registry.Node) (profile string, cfg v1alpha1.NodeConfig, err error)
+	// Has reports whether a profile of that name exists.
+	Has(name string) bool
+}
+
+// Options configure the API.
+type Options struct {
+	Registry *registry.Store
+	Policy   enroll.Policy
+	Profiles Profiles
+	// AdminHash is the hash of the operators' bearer token.
+	AdminHash string
+	// Heartbeat is how often nodes report; LostAfter without one marks a
+	// ready node lost.
+	Heartbeat, LostAfter time.Duration
+	Logger               *slog.Logger
+	Registerer           prometheus.Registerer
+}
+
+// API is the HTTP handler.
+type API struct {
+	o   Options
+	log *slog.Logger
+	mux *http.ServeMux
+	req *prometheus.HistogramVec
+}
+
+// New returns the API handler.
+func New(o Options) *API {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.LostAfter == 0 {
+		o.LostAfter = 6 * o.Heartbeat
+	}
+	a := &API{o: o, log: o.Logger, mux: http.NewServeMux()}
+	a.req = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "corral_api_request_duration_seconds",
+		Help:    "API requests by route and status code.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	}, []string{"route", "code"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(a.req)
+	}
+	a.route("POST "+v1alpha1.PathRegister, a.register)
+	a.route("POST "+v1alpha1.PathCredential, a.credential)
+	a.route("GET "+v1alpha1.PathConfig, a.nodeAuth(a.config))
+	a.route("POST "+v1alpha1.PathHeartbeat, a.nodeAuth(a.heartbeat))
+	a.route("GET "+v1alpha1.PathNodes, a.admin(a.listNodes))
+	a.route("GET "+v1alpha1.PathNode, a.admin(a.getNode))
+	a.route("DELETE "+v1alpha1.PathNode, a.admin(a.forget))
+	a.route("GET "+v1alpha1.PathNodeEvents, a.admin(a.events))
+	a.route("POST "+v1alpha1.PathNodeAction, a.admin(a.action))
+	return a
+}
+
+// apiError is an answer with a status code and a message for a person.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func fail(code int, format string, args ...any) error {
+	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// route wraps a handler: JSON answer, errors as v1alpha1.Error, metrics, logs.
+func (a *API) route(pattern string, h handlerFunc) {
+	routeName := pattern
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		out, err := h(w, r)
+		code := http.StatusOK
+		if err != nil {
+			var ae *apiError
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &ae):
+				code = ae.code
+			case errors.As(err, &mbe):
+				code, err = http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", MaxBody)
+			case errors.Is(err, registry.ErrNotFound):
+				code = http.StatusNotFound
+			case errors.Is(err, registry.ErrTransition):
+				code = http.StatusConflict
+			case errors.Is(err, registry.ErrRefused):
+				code = http.StatusForbidden
+			default:
+				code = http.StatusInternalServerError
+				a.log.Error("api request failed", "route", routeName, "err", err)
+				err = errors.New("internal error; see the controller log")
+			}
+			out = v1alpha1.Error{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindError, Code: code, Message: err.Error()}
+		} else if s, ok := out.(status); ok {
+			code, out = s.code, s.body
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(out)
+		a.req.WithLabelValues(routeName, fmt.Sprint(code)).Observe(time.Since(start).Seconds())
+		if code >= 400 {
+			a.log.Info("api request refused", "route", routeName, "code", code, "peer", r.RemoteAddr, "msg", err.Error())
+		}
+	})
+}
+
+// status is a 2xx answer other than 200.
+type status struct {
+	code int
+	body any
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// decode reads one JSON document strictly into v.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fail(http.StatusUnsupportedMediaType, "Content-Type is %q, want application/json", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fail(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return fail(http.StatusBadRequest, "malformed JSON body: more than one document")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(http.StatusBadRequest, "malformed JSON body: trailing data")
+	}
+	return nil
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// admin requires the operators' token.
+func (a *API) admin(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if !enroll.Matches(a.o.AdminHash, bearer(r)) {
+			return nil, fail(http.StatusUnauthorized, "missing or wrong admin token: use the token from the client configuration the controller wrote (<stateDir>/client.yaml)")
+		}
+		return h(w, r)
+	}
+}
+
+type nodeKey struct{}
+
+// nodeAuth requires a node credential and passes the node it belongs to.
+func (a *API) nodeAuth(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		id, secret, ok := enroll.SplitNodeToken(bearer(r))
+		if !ok {
+			return nil, fail(http.StatusUnauthorized, "missing or malformed node credential: register and collect a credential first")
+		}
+		n, err := a.o.Registry.Get(id)
+		if err != nil || !enroll.Matches(n.CredentialHash, secret) {
+			return nil, fail(http.StatusUnauthorized, "node credential not valid: register again")
+		}
+		if n.State == registry.Decommissioned {
+			return nil, fail(http.StatusForbidden, "node %s is decommissioned", id)
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), nodeKey{}, n)))
+	}
+}
+
+// nodeIDPattern bounds what a node id may look like (see docs/inventory.md).
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// Serve runs the API on ln with TLS until ctx is done, and marks nodes lost
+// when their heartbeats stop.
+func (a *API) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) error {
+	srv := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	go a.sweep(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	a.log.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func (a *API) sweep(ctx context.Context) {
+	t := time.NewTicker(a.o.LostAfter / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			lost, err := a.o.Registry.MarkLost(a.o.LostAfter)
+			if err != nil {
+				a.log.Error("mark lost nodes", "err", err)
+			}
+			for _, id := range lost {
+				a.log.Warn("node lost: no heartbeat", "node", id, "after", a.o.LostAfter.String())
+			}
+		}
+	}
+}
