@@ -10,7 +10,7 @@
 #                linux-image-amd64 metapackage)
 #   initrd.img   gzip'ed newc cpio: /bin/busybox (from busybox-static) + /init
 #   STAMP        what they were built from; the build is skipped when the
-#                package versions and /init are unchanged
+#                package versions, /init and this script are unchanged
 #   debs/        the downloaded .deb files (kept, so a rebuild is offline)
 #
 # Needs: apt-get with package lists (run `apt-get update` once), dpkg-deb,
@@ -42,10 +42,11 @@ kver=$(candidate "$kpkg")
 bver=$(candidate busybox-static)
 [ -n "$bver" ] || die "busybox-static has no installable version: run 'apt-get update' (as root) and try again"
 
-init_sum=$(sha256sum "$here/init" | cut -d' ' -f1)
+# The stamp names everything the output depends on, this script included.
 stamp="kernel=$kpkg $kver
 busybox=busybox-static $bver
-init=$init_sum"
+init=$(sha256sum "$here/init" | cut -d' ' -f1)
+build=$(sha256sum "$here/build.sh" | cut -d' ' -f1)"
 
 if [ -f "$cache/STAMP" ] && [ -f "$cache/vmlinuz" ] && [ -f "$cache/initrd.img" ] &&
 	[ "$(cat "$cache/STAMP")" = "$stamp" ]; then
@@ -99,8 +100,9 @@ mkdir -p "$root/bin" "$root/sbin" "$root/dev" "$root/proc" "$root/sys" "$root/tm
 cp "$work/busybox/bin/busybox" "$root/bin/busybox"
 cp "$here/init" "$root/init"
 chmod 0755 "$root/init" "$root/bin/busybox"
+find "$root" -type d -exec chmod 0755 {} +
 find "$root" -exec touch -h -d @0 {} +
-(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9n >"$work/initrd.img"
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -9n >"$work/initrd.img"
 
 # Replace the outputs only once everything is built, then write the stamp last.
 mv "$work/vmlinuz" "$cache/vmlinuz"
