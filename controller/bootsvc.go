@@ -20,7 +20,7 @@ import (
 // addBootServices adds TFTP (boot programs) and HTTP (iPXE scripts, boot
 // programs for UEFI HTTP boot, images, metrics). Both serve boot programs
 // through one route table.
-func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase string) error {
+func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase, apiURL, caFingerprint string) error {
 	if err := os.MkdirAll(cfg.Boot.FilesDir, 0o755); err != nil {
 		return fmt.Errorf("boot.filesDir: %w", err)
 	}
@@ -69,6 +69,8 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase 
 		Initrd:        cfg.Boot.Initrd,
 		Cmdline:       cfg.Boot.Cmdline,
 		ControllerURL: httpBase,
+		APIURL:        apiURL,
+		CAFingerprint: caFingerprint,
 	}
 	if cfg.Boot.Kernel != "" {
 		if err := script.Validate(); err != nil {

@@ -19,6 +19,8 @@ import (
 	"corral.io/corral/controller/boot/dhcp"
 	"corral.io/corral/controller/boot/leases"
 	"corral.io/corral/controller/config"
+	"corral.io/corral/controller/registry"
+	"corral.io/corral/controller/server"
 )
 
 // Service is a long-running part of the controller.
@@ -33,6 +35,9 @@ type Daemon struct {
 	closers  []func() error
 	// Registry holds every metric the controller exports.
 	Registry *prometheus.Registry
+	// Nodes is the node registry.
+	Nodes *registry.Store
+	profiles  server.Profiles
 }
 
 type namedService struct {
@@ -54,19 +59,24 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state directory (stateDir): %w", err)
 	}
-	server, err := advertiseAddress(cfg)
+	self, err := advertiseAddress(cfg)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("controller address", "ip", server, "iface", cfg.Interface)
-	httpBase := "http://" + httpHostPort(server, cfg.HTTP.Listen)
+	log.Info("controller address", "ip", self, "iface", cfg.Interface)
+	httpBase := "http://" + httpHostPort(self, cfg.HTTP.Listen)
 
 	if cfg.DHCP.Mode != config.ModeOff {
-		if err := d.addDHCP(cfg, server, httpBase); err != nil {
+		if err := d.addDHCP(cfg, self, httpBase); err != nil {
 			return nil, err
 		}
 	}
-	if err := d.addBootServices(cfg, server, httpBase); err != nil {
+	d.profiles = server.Fallback{}
+	ca, apiURL, err := d.addAPI(cfg, self)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.addBootServices(cfg, self, httpBase, apiURL, ca.Fingerprint); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -63,6 +63,46 @@ type Controller struct {
 	HTTP HTTP `yaml:"http" json:"http"`
 	// Boot says what a booting machine is given.
 	Boot Boot `yaml:"boot" json:"boot"`
+	// API configures the HTTPS API for agents and operators.
+	API API `yaml:"api" json:"api"`
+	// Enrollment decides which machines may join.
+	Enrollment Enrollment `yaml:"enrollment" json:"enrollment"`
+}
+
+// API configures the HTTPS API.
+type API struct {
+	// Listen is the TCP address. Default ":9443".
+	Listen string `yaml:"listen" json:"listen"`
+}
+
+// Enrollment policies.
+const (
+	PolicyAuto      = "auto"
+	PolicyManual    = "manual"
+	PolicyAllowlist = "allowlist"
+)
+
+// Enrollment decides which machines may join.
+type Enrollment struct {
+	// Policy is manual (an operator approves each node; the default), auto
+	// (every node is approved: for labs) or allowlist (nodes matching a
+	// pattern are approved, the others wait for an operator).
+	Policy string `yaml:"policy" json:"policy"`
+	// Allowlist patterns for the allowlist policy: shell globs on a NIC's
+	// MAC, the system serial or the system UUID; every field set in one
+	// entry must match.
+	Allowlist []AllowPattern `yaml:"allowlist,omitempty" json:"allowlist,omitempty"`
+	// Heartbeat is how often nodes report. Default 15s.
+	Heartbeat Duration `yaml:"heartbeat" json:"heartbeat"`
+	// LostAfter without a heartbeat marks a ready node lost. Default 90s.
+	LostAfter Duration `yaml:"lostAfter" json:"lostAfter"`
+}
+
+// AllowPattern matches machines for the allowlist policy.
+type AllowPattern struct {
+	MAC    string `yaml:"mac,omitempty" json:"mac,omitempty"`
+	Serial string `yaml:"serial,omitempty" json:"serial,omitempty"`
+	UUID   string `yaml:"uuid,omitempty" json:"uuid,omitempty"`
 }
 
 // Log configures logging.
@@ -251,6 +291,14 @@ func (c *Controller) Default() {
 	}
 	def(&c.TFTP.Listen, ":69")
 	def(&c.HTTP.Listen, ":8080")
+	def(&c.API.Listen, ":9443")
+	def(&c.Enrollment.Policy, PolicyManual)
+	if c.Enrollment.Heartbeat.Duration == 0 {
+		c.Enrollment.Heartbeat.Duration = 15 * time.Second
+	}
+	if c.Enrollment.LostAfter.Duration == 0 {
+		c.Enrollment.LostAfter.Duration = 90 * time.Second
+	}
 	if c.Boot.IPXEDir == nil {
 		d := "/usr/lib/ipxe"
 		c.Boot.IPXEDir = &d
@@ -326,6 +374,29 @@ func (c *Controller) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "is %q, must be host:port (e.g. :8080)", c.HTTP.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		bad("api.listen", "is %q, must be host:port (e.g. :9443)", c.API.Listen)
+	}
+	switch c.Enrollment.Policy {
+	case PolicyAuto, PolicyManual:
+	case PolicyAllowlist:
+		if len(c.Enrollment.Allowlist) == 0 {
+			bad("enrollment.allowlist", "is empty: the allowlist policy needs at least one pattern (mac, serial or uuid)")
+		}
+	default:
+		bad("enrollment.policy", "is %q, must be manual, auto or allowlist", c.Enrollment.Policy)
+	}
+	for i, p := range c.Enrollment.Allowlist {
+		if p.MAC == "" && p.Serial == "" && p.UUID == "" {
+			bad(fmt.Sprintf("enrollment.allowlist[%d]", i), "sets nothing: give mac, serial or uuid (shell globs, e.g. mac: \"52:54:00:*\")")
+		}
+	}
+	if c.Enrollment.Heartbeat.Duration < time.Second {
+		bad("enrollment.heartbeat", "is %s, must be at least 1s", c.Enrollment.Heartbeat.Duration)
+	}
+	if c.Enrollment.LostAfter.Duration < 2*c.Enrollment.Heartbeat.Duration {
+		bad("enrollment.lostAfter", "is %s, must be at least twice enrollment.heartbeat (%s)", c.Enrollment.LostAfter.Duration, c.Enrollment.Heartbeat.Duration)
 	}
 	for field, name := range map[string]string{"boot.biosFile": c.Boot.BIOSFile, "boot.uefiFile": c.Boot.UEFIFile} {
 		if strings.Contains(name, "/") || strings.Contains(name, "..") {

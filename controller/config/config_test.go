@@ -55,6 +55,10 @@ func TestInvalidConfigsNameTheFieldAndTheFix(t *testing.T) {
 		{"bad listen", head + pool + "http:\n  listen: 8080\n", `http.listen: is "8080", must be host:port`},
 		{"boot file with a path", head + pool + "boot:\n  biosFile: ../x\n", `boot.biosFile: is "../x", must be a plain file name`},
 		{"bad log level", head + pool + "log:\n  level: loud\n", `log.level: is "loud"`},
+		{"bad policy", head + pool + "enrollment:\n  policy: trust-everyone\n", `enrollment.policy: is "trust-everyone", must be manual, auto or allowlist`},
+		{"allowlist without patterns", head + pool + "enrollment:\n  policy: allowlist\n", "enrollment.allowlist: is empty"},
+		{"empty allowlist entry", head + pool + "enrollment:\n  policy: allowlist\n  allowlist: [{}]\n", "enrollment.allowlist[0]: sets nothing"},
+		{"lostAfter shorter than two heartbeats", head + pool + "enrollment:\n  heartbeat: 30s\n  lostAfter: 45s\n", "enrollment.lostAfter: is 45s, must be at least twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -303,6 +303,12 @@ func (h *Handler) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, a netip.Addr,
 	if b, ok := decideBoot(c, h.cfg.Boot); ok {
 		resp.BootFileName = b.File
 		resp.UpdateOption(dhcpv4.OptClassIdentifier(b.VendorClass))
+		if b.VendorClass == "PXEClient" {
+			// As in proxy mode: without option 43, a PXEClient offer asks
+			// for boot server discovery on port 4011, which OVMF does and
+			// then gives up ("PXE-E16: No valid offer received").
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{6, 1, 8, 255}))
+		}
 	}
 	return resp, nil
 }

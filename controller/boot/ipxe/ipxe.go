@@ -21,6 +21,8 @@
 //     through (net0 would be wrong on a machine that boots from its second
 //     port).
 //   - corral.url=<controller URL> — where corral-agent finds the controller.
+//   - corral.api=<https URL> and corral.ca=<SHA-256 of the CA certificate>,
+//     when set — the enrollment API and the fingerprint the agent pins.
 //
 // # What is safe in a script
 //
@@ -75,13 +77,18 @@ type Script struct {
 	// ControllerURL is the controller's HTTP base URL, e.g.
 	// http://10.0.0.1:8080, passed to the node as corral.url=.
 	ControllerURL string
+	// APIURL is the controller's HTTPS API, passed as corral.api=; and
+	// CAFingerprint the SHA-256 of its CA certificate, passed as
+	// corral.ca= so the agent can pin it. Both optional.
+	APIURL        string
+	CAFingerprint string
 }
 
 // separators are the iPXE tokens that end a command (core/exec.c).
 var separators = map[string]bool{"||": true, "&&": true, ";": true}
 
 // reserved are the arguments Corral sets itself.
-var reserved = []string{"initrd=", "BOOTIF=", "corral.url="}
+var reserved = []string{"initrd=", "BOOTIF=", "corral.url=", "corral.api=", "corral.ca="}
 
 // checkText refuses what iPXE would not pass on literally.
 func checkText(field, s string) error {
@@ -188,6 +195,19 @@ func (s Script) resolved() (resolved, error) {
 	controller := strings.TrimSuffix(base.String(), "/")
 	all := append([]string{"initrd=" + InitrdName}, args...)
 	all = append(all, "BOOTIF=01-${netX/mac:hexhyp}", "corral.url="+controller)
+	if s.APIURL != "" {
+		u, err := url.Parse(s.APIURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || checkText("apiURL", s.APIURL) != nil {
+			return resolved{}, fmt.Errorf("%w: apiURL: %q is not an https URL", ErrInvalid, s.APIURL)
+		}
+		all = append(all, "corral.api="+s.APIURL)
+	}
+	if s.CAFingerprint != "" {
+		if len(s.CAFingerprint) != 64 || strings.Trim(s.CAFingerprint, "0123456789abcdef") != "" {
+			return resolved{}, fmt.Errorf("%w: caFingerprint: want 64 lower-case hex digits", ErrInvalid)
+		}
+		all = append(all, "corral.ca="+s.CAFingerprint)
+	}
 	return resolved{
 		Kernel: kernel, Initrd: initrd, Args: strings.Join(all, " "), Controller: controller,
 		Attempts: Attempts, RetryDelay: RetryDelaySeconds, RebootDelay: RebootDelaySeconds,

@@ -132,3 +132,25 @@ func TestValidateRefusesUnsafeInput(t *testing.T) {
 		t.Errorf("valid script: Validate() = %v", err)
 	}
 }
+
+func TestEnrollmentArguments(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	s := Script{Kernel: "/images/v1/vmlinuz", Initrd: "/images/v1/initrd.img", ControllerURL: "http://10.0.0.1:8080",
+		APIURL: "https://10.0.0.1:9443", CAFingerprint: fp}
+	var b strings.Builder
+	if err := s.Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), " corral.api=https://10.0.0.1:9443 corral.ca="+fp+" ") {
+		t.Errorf("kernel line lacks the API and CA arguments:\n%s", b.String())
+	}
+	for name, bad := range map[string]Script{
+		"plain http API":         {Kernel: s.Kernel, Initrd: s.Initrd, ControllerURL: s.ControllerURL, APIURL: "http://10.0.0.1:9443"},
+		"short fingerprint":      {Kernel: s.Kernel, Initrd: s.Initrd, ControllerURL: s.ControllerURL, CAFingerprint: "abcd"},
+		"cmdline sets corral.ca": {Kernel: s.Kernel, Initrd: s.Initrd, ControllerURL: s.ControllerURL, Cmdline: "corral.ca=" + fp},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
