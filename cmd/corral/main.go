@@ -33,5 +33,6 @@ Start the controller with:  corral controller --config /etc/corral/controller.ya
 		SilenceErrors: true,
 	}
 	root.AddCommand(newControllerCmd())
+	root.AddCommand(newNodesCmd())
 	return root
 }

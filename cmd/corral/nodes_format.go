@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"corral.io/corral/api/v1alpha1"
+)
+
+// writeDocument prints one API document as indented JSON, or as YAML with
+// the same field names and order.
+func writeDocument(out io.Writer, format string, doc any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	if format == outputJSON {
+		_, err := out.Write(buf.Bytes())
+		return err
+	}
+	// JSON is YAML: decoding it into a node keeps the field names and order
+	// of the API; dropping the JSON styles gives block YAML, and the encoder
+	// quotes any string that would otherwise read as another type.
+	var n yaml.Node
+	if err := yaml.Unmarshal(buf.Bytes(), &n); err != nil {
+		return err
+	}
+	plain(&n)
+	enc2 := yaml.NewEncoder(out)
+	enc2.SetIndent(2)
+	if err := enc2.Encode(&n); err != nil {
+		return err
+	}
+	return enc2.Close()
+}
+
+func plain(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plain(c)
+	}
+}
+
+// writeNodes prints nodes: a table, or a NodeList document when list is
+// true, or else one Node document.
+func writeNodes(out io.Writer, format string, nodes []v1alpha1.Node, now time.Time, list bool) error {
+	switch {
+	case format != outputTable && list:
+		return writeDocument(out, format, v1alpha1.NodeList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNodeList, Items: nonNil(nodes)})
+	case format != outputTable && len(nodes) == 1:
+		return writeDocument(out, format, withKind(nodes[0]))
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATE\tPROFILE\tMAC\tAGE\tLAST SEEN")
+	for _, n := range nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.Hostname), n.State, profileCell(n), macCell(n.MACs), age(now, n.FirstSeen), age(now, n.LastSeen))
+	}
+	return tw.Flush()
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// withKind fills apiVersion and kind if the server left them out.
+func withKind(n v1alpha1.Node) v1alpha1.Node {
+	if n.APIVersion == "" {
+		n.APIVersion = v1alpha1.Version
+	}
+	if n.Kind == "" {
+		n.Kind = v1alpha1.KindNode
+	}
+	return n
+}
+
+// profileCell marks a profile an operator assigned with a star.
+func profileCell(n v1alpha1.Node) string {
+	switch {
+	case n.AssignedProfile != "":
+		return n.AssignedProfile + "*"
+	case n.Profile != "":
+		return n.Profile
+	}
+	return "-"
+}
+
+// macCell is the first MAC and how many more there are.
+func macCell(macs []string) string {
+	switch len(macs) {
+	case 0:
+		return "-"
+	case 1:
+		return macs[0]
+	}
+	return fmt.Sprintf("%s (+%d)", macs[0], len(macs)-1)
+}
+
+// age is how long ago t was, in the largest unit that keeps it short:
+// 45s, 12m, 5h, 3d. "-" when t is unset.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// stamp is a time in UTC for tables.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func labelList(m map[string]string) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		kv = append(kv, k+"="+m[k])
+	}
+	return strings.Join(kv, ", ")
+}
+
+// writeEvents prints a node's history: a table, or an EventList document.
+func writeEvents(out io.Writer, format string, events []v1alpha1.Event, now time.Time) error {
+	if format != outputTable {
+		return writeDocument(out, format, v1alpha1.EventList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindEventList, Items: nonNil(events)})
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tAGE\tTYPE\tSTATE\tDETAILS")
+	for _, e := range events {
+		writeEventRow(tw, e, now)
+	}
+	return tw.Flush()
+}
+
+// writeEventRow writes one event; an inventory event's changes follow on
+// lines of their own, under DETAILS.
+func writeEventRow(tw io.Writer, e v1alpha1.Event, now time.Time) {
+	state := "-"
+	switch {
+	case e.From != "" && e.To != "":
+		state = e.From + " -> " + e.To
+	case e.To != "":
+		state = e.To
+	}
+	details := e.Reason
+	changes := e.Changes
+	if details == "" && len(changes) > 0 {
+		details, changes = changes[0], changes[1:]
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), age(now, e.Time), dash(e.Type), state, dash(details))
+	for _, c := range changes {
+		fmt.Fprintf(tw, "\t\t\t\t%s\n", c)
+	}
+}
+
+// recentEvents is how many events `nodes show` prints.
+const recentEvents = 10
+
+// writeNodeDetails prints one node for a person: its record, a summary of
+// its hardware and its latest events.
+func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, now time.Time) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+	p("ID:\t%s", n.ID)
+	p("Hostname:\t%s", dash(n.Hostname))
+	p("State:\t%s since %s (%s ago)", n.State, stamp(n.StateSince), age(now, n.StateSince))
+	switch {
+	case n.AssignedProfile != "":
+		p("Profile:\t%s (assigned by an operator)", n.AssignedProfile)
+	case n.Profile != "":
+		p("Profile:\t%s (chosen by rules)", n.Profile)
+	default:
+		p("Profile:\t- (none matched yet)")
+	}
+	p("Labels:\t%s", labelList(n.Labels))
+	p("MACs:\t%s", dash(strings.Join(n.MACs, ", ")))
+	p("First seen:\t%s (%s ago)", stamp(n.FirstSeen), age(now, n.FirstSeen))
+	p("Last seen:\t%s (%s ago)", stamp(n.LastSeen), age(now, n.LastSeen))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if inv := n.Inventory; inv != nil {
+		fmt.Fprintln(out)
+		if err := writeHardware(out, inv); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out)
+	if len(events) == 0 {
+		_, err := fmt.Fprintln(out, "Events: none")
+		return err
+	}
+	if len(events) > recentEvents {
+		fmt.Fprintf(out, "Events (latest %d of %d; `corral nodes events %s` shows all):\n", recentEvents, len(events), n.ID)
+		events = events[len(events)-recentEvents:]
+	} else {
+		fmt.Fprintln(out, "Events:")
+	}
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME (UTC)\tAGE\tTYPE\tSTATE\tDETAILS")
+	for _, e := range events {
+		var row bytes.Buffer
+		writeEventRow(&row, e, now)
+		for line := range strings.Lines(row.String()) {
+			fmt.Fprint(tw, "  "+line)
+		}
+	}
+	return tw.Flush()
+}
+
+// writeHardware summarises an inventory: system, CPU, memory, then one line
+// per disk, GPU and NIC.
+func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+	s := inv.System
+	p("System:\t%s", dash(strings.TrimSpace(s.Vendor+" "+s.Product)))
+	p("Serial:\t%s", dash(s.Serial))
+	fw := dash(s.Firmware)
+	if s.Hypervisor != "" {
+		fw += ", virtual (" + s.Hypervisor + ")"
+	}
+	p("Firmware:\t%s", fw)
+	c := inv.CPU
+	p("CPU:\t%s, %d sockets, %d cores, %d threads", dash(c.Model), c.Sockets, c.Cores, c.Threads)
+	mem := size(inv.Memory.TotalBytes)
+	if len(inv.Memory.Modules) > 0 {
+		mem += fmt.Sprintf(" (%d modules, %s installed)", len(inv.Memory.Modules), size(inv.Memory.InstalledBytes))
+	}
+	p("Memory:\t%s", mem)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	section := func(title, header string, rows []string) {
+		fmt.Fprintf(out, "\n%s: ", title)
+		if len(rows) == 0 {
+			fmt.Fprintln(out, "none")
+			return
+		}
+		fmt.Fprintln(out)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  "+header)
+		for _, r := range rows {
+			fmt.Fprintln(tw, "  "+r)
+		}
+		_ = tw.Flush()
+	}
+	var rows []string
+	for _, d := range inv.Disks {
+		var notes []string
+		if d.Boot {
+			notes = append(notes, "boot")
+		}
+		if d.Rotational {
+			notes = append(notes, "rotational")
+		}
+		if d.Removable {
+			notes = append(notes, "removable")
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.Name, size(d.SizeBytes), dash(d.Transport), dash(d.Model), contents(d), dash(strings.Join(notes, ","))))
+	}
+	section("Disks", "NAME\tSIZE\tTRANSPORT\tMODEL\tCONTENTS\tNOTES", rows)
+	rows = rows[:0]
+	for _, g := range inv.GPUs {
+		rows = append(rows, fmt.Sprintf("%d\t%s\t%s\t%s", g.Index, dash(strings.TrimSpace(g.Vendor+" "+g.Name)), size(g.MemoryBytes), dash(g.PCIAddress)))
+	}
+	section("GPUs", "INDEX\tNAME\tMEMORY\tPCI", rows)
+	rows = rows[:0]
+	for _, n := range inv.NICs {
+		boot := ""
+		if n.Boot {
+			boot = "boot"
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", n.Name, dash(n.MAC), speed(n.SpeedMbps), dash(n.OperState), dash(strings.TrimSpace(n.Vendor+" "+n.Model)), dash(boot)))
+	}
+	section("NICs", "NAME\tMAC\tSPEED\tSTATE\tMODEL\tNOTES", rows)
+	for _, w := range inv.Warnings {
+		fmt.Fprintln(out, "warning:", w)
+	}
+	return nil
+}
+
+// contents names the filesystems found on a disk: "-" for none, "?" when
+// the disk was not probed.
+func contents(d v1alpha1.Disk) string {
+	var fs []string
+	if d.Filesystem != nil {
+		fs = append(fs, d.Filesystem.Type)
+	}
+	for _, p := range d.Partitions {
+		if p.Filesystem != nil {
+			fs = append(fs, p.Filesystem.Type)
+		}
+	}
+	if len(fs) == 0 {
+		if !d.Probed {
+			return "?"
+		}
+		return "-"
+	}
+	return strings.Join(fs, ",")
+}
+
+// size is a byte count in binary units with one decimal: 3.5TiB, 512.0MiB.
+func size(b uint64) string {
+	if b == 0 {
+		return "-"
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	v, i := float64(b), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%dB", b)
+	}
+	return fmt.Sprintf("%.1f%s", v, units[i])
+}
+
+// speed is a link speed as 25G or 100M; "-" when unknown.
+func speed(mbps int) string {
+	switch {
+	case mbps <= 0:
+		return "-"
+	case mbps%1000 == 0:
+		return fmt.Sprintf("%dG", mbps/1000)
+	}
+	return fmt.Sprintf("%dM", mbps)
+}
