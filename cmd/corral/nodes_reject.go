@@ -28,7 +28,7 @@ kept in the node's events.
 
 To take a node that already joined out of service, use ` + "`corral nodes decommission`" + `.`,
 		Example: `  corral nodes reject 52:54:00:aa:bb:cc --reason "not ours: lab laptop on the provisioning VLAN"`,
-		Args: cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.node = args[0]
 			if err := checkOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
