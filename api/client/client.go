@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,7 +49,7 @@ type Client struct {
 // New returns a client for the controller at baseURL (https://host:port).
 // token is sent as bearer: the admin token, the enrollment token or the node
 // credential, depending on the calls made (see WithToken).
-func New(baseURL string, trust Trust, token string) (*Client, error) {
+func New(baseURL string, trust Trust, token string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("controller URL %q: want https://host:port", baseURL)
@@ -73,14 +74,24 @@ func New(baseURL string, trust Trust, token string) (*Client, error) {
 	default:
 		return nil, errors.New("no trust configured: give the controller's CA certificate or its fingerprint")
 	}
+	tr := &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	for _, o := range opts {
+		o(tr)
+	}
 	return &Client{
 		base:  u,
 		token: token,
-		http: &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute},
-		},
+		http:  &http.Client{Timeout: 30 * time.Second, Transport: tr},
 	}, nil
+}
+
+// Option adjusts the client's transport.
+type Option func(*http.Transport)
+
+// WithDialContext replaces how connections are made (e.g. from inside a
+// network namespace, in tests).
+func WithDialContext(dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(t *http.Transport) { t.DialContext = dial }
 }
 
 // WithToken returns a copy of c that sends token instead.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
+	"corral.io/corral/api/client"
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/testnet"
 )
 
@@ -144,5 +150,100 @@ func TestBadConfigIsRefusedNamingTheField(t *testing.T) {
 	err := cmd.Execute()
 	if err == nil || !strings.Contains(err.Error(), "dhcp.rangeStart: is 10.0.1.5, which is outside dhcp.subnet 10.0.0.0/24") {
 		t.Errorf("err = %v; want it to name dhcp.rangeStart and the subnet", err)
+	}
+}
+
+// TestControllerEnrollsANode starts the real controller, reads the client
+// configuration it wrote at first start, and enrols a node through the API
+// it serves: registration under the manual policy, approval with the admin
+// token, then the node's credential and configuration.
+func TestControllerEnrollsANode(t *testing.T) {
+	srv, cli := testnet.New(t, "esrv"), testnet.New(t, "ecli")
+	testnet.Veth(t, srv, "prov0", "10.10.0.1/24", cli, "eth0", "10.10.0.50/24")
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	logFile := filepath.Join(dir, "controller.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("controller log:\n%s", b)
+		}
+	})
+	startCorral(t, srv, logFile, "controller", "--config", cfg)
+
+	clientFile := filepath.Join(dir, "state", "client.yaml")
+	var cc struct {
+		Server string `yaml:"server"`
+		Token  string `yaml:"token"`
+		CAPEM  string `yaml:"caPEM"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(clientFile)
+		if err == nil && yaml.Unmarshal(b, &cc) == nil && cc.Token != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller did not write %s: %v", clientFile, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fi, _ := os.Stat(clientFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600 (it holds the admin token)", clientFile, fi.Mode().Perm())
+	}
+	if cc.Server != "https://10.10.0.1:9443" {
+		t.Errorf("client config server = %q, want the advertised address", cc.Server)
+	}
+	// Dial from the client namespace, as a node on the provisioning network.
+	dial := client.WithDialContext(func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = cli.Do(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	})
+	var op *client.Client
+	for {
+		var err error
+		op, err = client.New(cc.Server, client.Trust{CAPEM: []byte(cc.CAPEM)}, cc.Token, dial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = op.Nodes(context.Background()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API not answering: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fp := ""
+	if block, _ := pem.Decode([]byte(cc.CAPEM)); block != nil {
+		fp = client.Fingerprint(block.Bytes)
+	}
+	agent, err := client.New(cc.Server, client.Trust{CAFingerprint: fp}, "", dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	inv := v1alpha1.Inventory{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindInventory, Identity: v1alpha1.Identity{NodeID: "e2e-node"}}
+	reg, err := agent.Register(ctx, inv, "")
+	if err != nil || reg.State != "pending" {
+		t.Fatalf("register: %+v %v; want pending (manual is the default policy)", reg, err)
+	}
+	if _, err := op.Action(ctx, "e2e-node", "approve", v1alpha1.ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cred, _, err := agent.WithToken(reg.EnrollmentToken).Credential(ctx)
+	if err != nil || cred == nil {
+		t.Fatalf("credential: %v %v", cred, err)
+	}
+	if cfg, err := agent.WithToken(cred.Credential).Config(ctx); err != nil || cfg.NodeID != "e2e-node" {
+		t.Fatalf("config: %+v %v", cfg, err)
+	}
+	wrong, _ := client.New(cc.Server, client.Trust{CAFingerprint: strings.Repeat("00", 32)}, "", dial)
+	if _, err := wrong.Register(ctx, inv, ""); err == nil || !strings.Contains(err.Error(), "pinned fingerprint") {
+		t.Errorf("an agent pinning another CA must refuse the controller: %v", err)
 	}
 }
