@@ -36,8 +36,8 @@ type Daemon struct {
 	// Registry holds every metric the controller exports.
 	Registry *prometheus.Registry
 	// Nodes is the node registry.
-	Nodes *registry.Store
-	profiles  server.Profiles
+	Nodes    *registry.Store
+	profiles server.Profiles
 }
 
 type namedService struct {
