@@ -10,18 +10,26 @@
 #
 # For each server and each run it measures
 #   1. the highest offered rate (DORA exchanges/s) completed with 0 lost
-#      exchanges: doubling from $START_RATE, then bisecting, $STEP_SECS per
-#      step, within $SEARCH_BUDGET seconds;
+#      exchanges (perfdhcp's drop time: 1 s): doubling from $START_RATE, then
+#      bisecting, $STEP_SECS per step, within $SEARCH_BUDGET seconds. The
+#      servers' searches take turns step by step, so that load from other work
+#      on the machine hits both alike;
 #   2. the share of exchanges lost at the fixed offered rate $FIXED_RATE
-#      during $FIXED_SECS, and the server's CPU time per completed exchange.
+#      during $FIXED_SECS, and the server's CPU time per completed exchange
+#      (less sensitive to a busy machine than the rates).
 # Every perfdhcp step starts a fresh server with an empty lease database, so
 # steps are independent and the pool (about 1 M addresses) never runs out.
+# Each step line also says where exchanges were lost: "rcvbuf-drops" are
+# requests the server's kernel dropped (its socket buffer was full), "replies
+# dropped by perfdhcp's full receive buffer" are answers that reached the
+# client namespace but overflowed perfdhcp's socket (bursts of replies), and
+# "orphan replies" came after perfdhcp had given up (later than 1 s).
 #
 # Run as root from anywhere: bench/dhcp/run.sh. Prints a table and writes it,
 # with every step, to bench/dhcp/results-latest.txt.
 #
 # Environment (defaults in brackets):
-#   SERVERS [kea corral]   which servers to measure, in this order per run
+#   SERVERS [kea corral]   which servers to measure (the order alternates between runs)
 #   RUNS [2]               measure everything this many times (noise!)
 #   FIXED_RATE [5000]      offered rate of the fixed-rate measurement, /s
 #   FIXED_SECS [10]        its duration
@@ -37,6 +45,7 @@
 #   PROFILE [0]            1: record `perf` call graphs of each server during
 #                          its first fixed-rate run into bench/dhcp/results-profile-<server>.txt
 #   OUT [bench/dhcp/results-latest.txt]
+#   KEEP_WORK [0]          1: keep the temporary directory (server logs, perfdhcp outputs, perf.data)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -55,6 +64,7 @@ CLIENTS=${CLIENTS:-1000000}
 CORRAL_BIN=${CORRAL_BIN:-$ROOT/bin/corral}
 PROFILE=${PROFILE:-0}
 OUT=${OUT:-$ROOT/bench/dhcp/results-latest.txt}
+KEEP_WORK=${KEEP_WORK:-0}
 
 # The private network inside the namespaces.
 SRV_IP=10.64.0.1
@@ -70,17 +80,17 @@ say() { printf '%s\n' "$*" | tee -a "$LOG"; }
 die() { printf 'bench-dhcp: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- preflight
+export PATH=$PATH:/usr/sbin:/sbin
 [[ $(id -u) -eq 0 ]] || die "must run as root (it creates network namespaces): sudo $0"
 for c in ip ss awk; do
 	command -v "$c" >/dev/null || die "$c is missing: apt-get install iproute2 gawk"
 done
 missing=()
-command -v perfdhcp >/dev/null || [[ -x /usr/sbin/perfdhcp ]] || missing+=(kea-admin)
-command -v kea-dhcp4 >/dev/null || [[ -x /usr/sbin/kea-dhcp4 ]] || missing+=(kea-dhcp4-server)
+command -v perfdhcp >/dev/null || missing+=(kea-admin)
+command -v kea-dhcp4 >/dev/null || missing+=(kea-dhcp4-server)
 if ((${#missing[@]})); then
 	die "missing ${missing[*]} (perfdhcp is in kea-admin, kea-dhcp4 in kea-dhcp4-server): apt-get install kea-admin kea-dhcp4-server"
 fi
-export PATH=$PATH:/usr/sbin:/sbin
 for s in $SERVERS; do
 	case $s in
 	kea) ;;
@@ -140,7 +150,11 @@ cleanup() {
 		{ echo "INCOMPLETE: the benchmark stopped early (exit $rc)"; cat "$LOG"; } >"$OUT"
 		echo "bench-dhcp: stopped early (exit $rc); partial transcript in $OUT" >&2
 	fi
-	rm -rf "$WORK"
+	if [[ $KEEP_WORK == 1 ]]; then
+		echo "bench-dhcp: kept the work directory (configs, server logs, perfdhcp outputs, perf data): $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
 	exit "$rc"
 }
 trap cleanup EXIT
