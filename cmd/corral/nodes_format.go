@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -48,10 +49,18 @@ func writeDocument(out io.Writer, format string, doc any) error {
 
 func plain(n *yaml.Node) {
 	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && base60.MatchString(n.Value) {
+		// YAML 1.1 readers (PyYAML, Ruby) take 52:54:00:12:34:56 for a
+		// number in base 60: quote it.
+		n.Style = yaml.DoubleQuotedStyle
+	}
 	for _, c := range n.Content {
 		plain(c)
 	}
 }
+
+// base60 is YAML 1.1's sexagesimal number.
+var base60 = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
 
 // writeNodes prints nodes: a table, or a NodeList document when list is
 // true, or else one Node document.
@@ -269,12 +278,11 @@ func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
 		return err
 	}
 	section := func(title, header string, rows []string) {
-		fmt.Fprintf(out, "\n%s: ", title)
 		if len(rows) == 0 {
-			fmt.Fprintln(out, "none")
+			fmt.Fprintf(out, "\n%s: none\n", title)
 			return
 		}
-		fmt.Fprintln(out)
+		fmt.Fprintf(out, "\n%s:\n", title)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  "+header)
 		for _, r := range rows {
