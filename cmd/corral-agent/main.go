@@ -1,5 +1,6 @@
-// Command corral-agent is the node agent. Today it has one verb,
-// inventory, which prints what the machine is without changing anything.
+// Command corral-agent is the node agent. Its verbs: inventory, which prints
+// what the machine is without changing anything, and run, which enrolls the
+// node with the controller and heartbeats.
 package main
 
 import (
@@ -30,5 +31,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newInventoryCmd())
+	root.AddCommand(newRunCmd())
 	return root
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"corral.io/corral/agent/enroll"
+	"corral.io/corral/agent/inventory"
+	"corral.io/corral/api/client"
+	api "corral.io/corral/api/v1alpha1"
+)
+
+type runFlags struct {
+	api, ca     string
+	once        bool
+	setHostname bool
+	root        string
+	backoffMax  time.Duration
+	cmdline     string
+	verbose     bool
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Enroll with the controller, apply this node's configuration and heartbeat",
+		Long: `Register this machine with the controller, wait for it to be approved, fetch
+its configuration, apply it and heartbeat until stopped.
+
+The controller's API URL and the fingerprint of its CA come from the kernel
+command line (corral.api= and corral.ca=, put there by the iPXE script),
+unless given as flags. Registration is retried with capped exponential
+backoff while the controller is unreachable; a rejected or decommissioned
+node stops with an error that says so.
+
+The hostname is set only when the agent runs as PID 1 or with --set-hostname.
+
+Examples:
+  corral-agent run
+  corral-agent run --api https://10.0.0.1:9443 --ca-fingerprint 3f1c…246a
+  corral-agent run --once --root agent/inventory/testdata/build-vm --api … --ca-fingerprint …`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd.Context(), f, hostDeps(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&f.api, "api", "", "controller API URL, https://host:9443 (default: corral.api= from the kernel command line)")
+	cmd.Flags().StringVar(&f.ca, "ca-fingerprint", "", "hex SHA-256 of the controller's CA certificate (default: corral.ca= from the kernel command line)")
+	cmd.Flags().BoolVar(&f.once, "once", false, "exit once the configuration is fetched and applied, without heartbeating")
+	cmd.Flags().BoolVar(&f.setHostname, "set-hostname", false, "set the hostname from the configuration even when not PID 1")
+	cmd.Flags().StringVar(&f.root, "root", "", "inventory a machine dump under this directory instead of the running machine (tests)")
+	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", enroll.DefaultBackoff.Max, "longest wait between retries while the controller is unreachable")
+	cmd.Flags().StringVar(&f.cmdline, "cmdline", "/proc/cmdline", "kernel command line to read corral.api= and corral.ca= from")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log debug records")
+	return cmd
+}
+
+// runDeps is what runAgent takes from the machine.
+type runDeps struct {
+	readFile    func(string) ([]byte, error)
+	pid         int
+	setHostname func(string) error
+	clock       enroll.Clock
+	// wrap, when set, wraps the controller API (tests observe the calls).
+	wrap func(enroll.API) enroll.API
+}
+
+func hostDeps() runDeps {
+	return runDeps{
+		readFile:    os.ReadFile,
+		pid:         os.Getpid(),
+		setHostname: func(name string) error { return unix.Sethostname([]byte(name)) },
+	}
+}
+
+func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) error {
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+
+	boot := enroll.BootParams{}
+	if f.api == "" || f.ca == "" {
+		b, err := d.readFile(f.cmdline)
+		if err != nil {
+			return fmt.Errorf("no --api or --ca-fingerprint given, and the kernel command line is unreadable: %w", err)
+		}
+		boot = enroll.ParseCmdline(string(b))
+	}
+	apiURL, fp := firstOf(f.api, boot.API), firstOf(f.ca, boot.CAFingerprint)
+	switch {
+	case apiURL == "":
+		return fmt.Errorf("no controller URL: pass --api https://<controller>:9443 or boot with %s= on the kernel command line (%s)", enroll.ParamAPI, f.cmdline)
+	case fp == "":
+		return fmt.Errorf("no CA fingerprint: pass --ca-fingerprint or boot with %s= on the kernel command line (%s); "+
+			"the controller logs it at start (ca_fingerprint)", enroll.ParamCA, f.cmdline)
+	}
+	c, err := client.New(apiURL, client.Trust{CAFingerprint: fp}, "")
+	if err != nil {
+		return err
+	}
+	var controller enroll.API = enroll.FromClient(c)
+	if d.wrap != nil {
+		controller = d.wrap(controller)
+	}
+
+	opts := inventory.HostOptions(log.With("svc", "inventory"))
+	if f.root != "" {
+		if _, err := os.Stat(f.root); err != nil {
+			return fmt.Errorf("machine dump: %w", err)
+		}
+		opts.Root = inventory.PrefixRoot(f.root)
+		opts.NVML, opts.Links, opts.ProbeDisks = nil, nil, false
+	}
+
+	set := d.setHostname
+	if d.pid != 1 && !f.setHostname {
+		set = func(name string) error {
+			log.Info("not PID 1: leaving the hostname alone (--set-hostname sets it)", "hostname", name)
+			return nil
+		}
+	}
+	log.Info("enrolling", "api", apiURL, "ca_fingerprint", fp)
+	err = enroll.Run(ctx, enroll.Deps{
+		API:       controller,
+		Inventory: func() *api.Inventory { return inventory.Collect(opts) },
+		Apply:     enroll.Hostname(set),
+		Backoff:   enroll.Backoff{Max: f.backoffMax},
+		Clock:     d.clock,
+		Logger:    log,
+		Once:      f.once,
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
