@@ -22,7 +22,8 @@ func newNodesEventsCmd(dial dialFunc) *cobra.Command {
 the reason given, profile and label changes, and the differences found when
 it registered with changed hardware (one per line under DETAILS).
 
-Times are in UTC.`,
+CHANGE is the state change of a state event, the profile change of a profile
+event ("-" means chosen by the rules). Times are in UTC.`,
 		Example: `  corral nodes events gpu-07
   corral nodes events n3f2a9c0d1e4b5a6978695a4b -o json`,
 		Args: cobra.ExactArgs(1),

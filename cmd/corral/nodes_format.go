@@ -108,15 +108,21 @@ func profileCell(n v1alpha1.Node) string {
 	return "-"
 }
 
-// macCell is the first MAC and how many more there are.
+// macCell is the node's first Ethernet MAC (the registry sorts them, and
+// InfiniBand's 20-byte addresses would fill the column) and how many more
+// there are.
 func macCell(macs []string) string {
-	switch len(macs) {
-	case 0:
+	if len(macs) == 0 {
 		return "-"
-	case 1:
-		return macs[0]
 	}
-	return fmt.Sprintf("%s (+%d)", macs[0], len(macs)-1)
+	first := macs[0]
+	if i := slices.IndexFunc(macs, func(m string) bool { return len(m) == len("00:00:00:00:00:00") }); i >= 0 {
+		first = macs[i]
+	}
+	if len(macs) == 1 {
+		return first
+	}
+	return fmt.Sprintf("%s (+%d)", first, len(macs)-1)
 }
 
 // age is how long ago t was, in the largest unit that keeps it short:
@@ -171,7 +177,7 @@ func writeEvents(out io.Writer, format string, events []v1alpha1.Event, now time
 		return writeDocument(out, format, v1alpha1.EventList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindEventList, Items: nonNil(events)})
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME (UTC)\tAGE\tTYPE\tSTATE\tDETAILS")
+	fmt.Fprintln(tw, "TIME (UTC)\tAGE\tTYPE\tCHANGE\tDETAILS")
 	for _, e := range events {
 		writeEventRow(tw, e, now)
 	}
@@ -179,21 +185,22 @@ func writeEvents(out io.Writer, format string, events []v1alpha1.Event, now time
 }
 
 // writeEventRow writes one event; an inventory event's changes follow on
-// lines of their own, under DETAILS.
+// lines of their own, under DETAILS. CHANGE is a state change for state
+// events, a profile change for profile events ("-" for the rules).
 func writeEventRow(tw io.Writer, e v1alpha1.Event, now time.Time) {
-	state := "-"
+	change := "-"
 	switch {
-	case e.From != "" && e.To != "":
-		state = e.From + " -> " + e.To
+	case e.From != "":
+		change = e.From + " -> " + dash(e.To)
 	case e.To != "":
-		state = e.To
+		change = e.To
 	}
 	details := e.Reason
 	changes := e.Changes
 	if details == "" && len(changes) > 0 {
 		details, changes = changes[0], changes[1:]
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), age(now, e.Time), dash(e.Type), state, dash(details))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), age(now, e.Time), dash(e.Type), change, dash(details))
 	for _, c := range changes {
 		fmt.Fprintf(tw, "\t\t\t\t%s\n", c)
 	}
@@ -243,7 +250,7 @@ func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, n
 		fmt.Fprintln(out, "Events:")
 	}
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TIME (UTC)\tAGE\tTYPE\tSTATE\tDETAILS")
+	fmt.Fprintln(tw, "  TIME (UTC)\tAGE\tTYPE\tCHANGE\tDETAILS")
 	for _, e := range events {
 		var row bytes.Buffer
 		writeEventRow(&row, e, now)

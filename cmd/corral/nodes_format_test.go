@@ -257,3 +257,20 @@ func TestNodesSizeUsesBinaryUnits(t *testing.T) {
 		}
 	}
 }
+
+func TestNodesMACCellPrefersEthernet(t *testing.T) {
+	tests := []struct {
+		macs []string
+		want string
+	}{
+		{nil, "-"},
+		{[]string{"52:54:00:12:34:56"}, "52:54:00:12:34:56"},
+		{[]string{"00:00:10:49:fe:80:00:00:00:00:00:00:b8:ce:f6:03:00:5a:10:40", "b8:ce:f6:5a:10:20"}, "b8:ce:f6:5a:10:20 (+1)"},
+		{[]string{"00:00:10:49:fe:80:00:00:00:00:00:00:b8:ce:f6:03:00:5a:10:40"}, "00:00:10:49:fe:80:00:00:00:00:00:00:b8:ce:f6:03:00:5a:10:40"},
+	}
+	for _, tt := range tests {
+		if got := macCell(tt.macs); got != tt.want {
+			t.Errorf("macCell(%q) = %q, want %q", tt.macs, got, tt.want)
+		}
+	}
+}
