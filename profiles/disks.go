@@ -161,7 +161,7 @@ func classify(d v1alpha1.Disk) (contents, detail string) {
 		if d.Filesystem.Type == "bluestore" {
 			return ContentCeph, "a Ceph bluestore OSD on the whole disk"
 		}
-		return ContentForeign, fmt.Sprintf("a %s filesystem on the whole disk", d.Filesystem.Type)
+		return ContentForeign, fmt.Sprintf("a filesystem (%s) on the whole disk", d.Filesystem.Type)
 	}
 	if d.PartitionTable == "" && len(d.Partitions) == 0 {
 		return ContentBlank, ""

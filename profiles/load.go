@@ -230,12 +230,12 @@ func Parse(file string, data []byte) ([]*Profile, error) {
 			continue
 		}
 		root := doc.Content[0]
-		if serr != nil {
-			errs = append(errs, decodeErrors(file, root, serr)...)
-			continue
-		}
 		if root.Kind != yaml.MappingNode {
 			errs = append(errs, &Error{File: file, Line: root.Line, Msg: "a profile must be a mapping (apiVersion, kind, name, …)"})
+			continue
+		}
+		if serr != nil {
+			errs = append(errs, decodeErrors(file, root, serr)...)
 			continue
 		}
 		p.source = Source{File: file, Line: root.Line}
@@ -254,11 +254,25 @@ func Parse(file string, data []byte) ([]*Profile, error) {
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
+// parserProblems are the messages of yaml.v3's parser (parserc.go), whose
+// line numbers it reports 0-based; its scanner's are 1-based.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
+	"did not find expected '-' indicator": true, "did not find expected <document start>": true,
+	"did not find expected <stream-start>": true, "did not find expected key": true,
+	"did not find expected node content": true, "found duplicate %TAG directive": true,
+	"found duplicate %YAML directive": true, "found incompatible YAML document": true,
+	"found undefined tag handle": true,
+}
+
 // syntaxError turns a YAML syntax error into an *Error.
 func syntaxError(file string, err error) error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if parserProblems[m[2]] {
+			line++
+		}
 		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
 	}
 	return &Error{File: file, Msg: "YAML: " + strings.TrimPrefix(msg, "yaml: ")}

@@ -3,6 +3,7 @@ package profiles
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -210,8 +211,8 @@ func matchSelectors(s Selectors, inv *v1alpha1.Inventory, hostname string) (stri
 	var macs []string
 	for _, n := range inv.NICs {
 		for _, m := range []string{n.MAC, n.PermanentMAC} {
-			if m != "" {
-				macs = append(macs, strings.ToLower(m))
+			if m = strings.ToLower(m); m != "" && !slices.Contains(macs, m) {
+				macs = append(macs, m)
 			}
 		}
 	}
