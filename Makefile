@@ -5,7 +5,7 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp bench-inventory testimage clean help
+.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp bench-inventory bench-registry testimage clean help
 
 all: build
 
@@ -46,6 +46,9 @@ bench-dhcp: build ## perfdhcp against Corral and Kea, side by side
 
 bench-inventory: build ## corral-agent inventory against lshw -json: medians and ratio (root)
 	bash agent/inventory/bench-lshw.sh bin/corral-agent
+
+bench-registry: ## 1,000 agents over HTTPS against the controller API: latency per call, controller RSS and CPU
+	set -o pipefail; $(GO) run ./bench/registry $(BENCH_ARGS) | tee bench/registry/results-latest.txt
 
 clean:
 	rm -rf bin .cache
