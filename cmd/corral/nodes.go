@@ -130,7 +130,7 @@ func addOutputFlag(cmd *cobra.Command, dst *string, def, usage string) {
 	cmd.Flags().StringVarP(dst, "output", "o", def, usage)
 }
 
-func checkOutput(o string, allowed ...string) error {
+func checkNodesOutput(o string, allowed ...string) error {
 	if slices.Contains(allowed, o) {
 		return nil
 	}

@@ -46,7 +46,7 @@ next boot).`,
 			if len(args) == 2 {
 				f.profile = args[1]
 			}
-			if err := checkOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
+			if err := checkNodesOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			d, err := dial(cmd)

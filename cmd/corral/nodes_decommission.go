@@ -30,7 +30,7 @@ history is kept. The reason is kept in the node's events.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.node = args[0]
-			if err := checkOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
+			if err := checkNodesOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			d, err := dial(cmd)

@@ -42,7 +42,7 @@ All changes are made at once, or none is.`,
 			if err := f.parse(args[1:]); err != nil {
 				return err
 			}
-			if err := checkOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
+			if err := checkNodesOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			d, err := dial(cmd)

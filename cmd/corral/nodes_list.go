@@ -56,7 +56,7 @@ since it was last heard from.`,
 var nodeStates = []string{"discovered", "pending", "approved", "provisioning", "ready", "lost", "decommissioned"}
 
 func (f *nodesListFlags) validate() error {
-	if err := checkOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
+	if err := checkNodesOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
 		return err
 	}
 	if f.state != "" && !slices.Contains(nodeStates, f.state) {

@@ -31,7 +31,7 @@ To take a node that already joined out of service, use ` + "`corral nodes decomm
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.node = args[0]
-			if err := checkOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
+			if err := checkNodesOutput(f.output, "", outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			d, err := dial(cmd)

@@ -29,7 +29,7 @@ agent reported it (see docs/inventory.md), without the events.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.node = args[0]
-			if err := checkOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
+			if err := checkNodesOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			d, err := dial(cmd)

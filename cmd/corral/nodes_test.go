@@ -324,3 +324,26 @@ func cmpOr(a, b string) string {
 }
 
 var sortStrings = cmpopts.SortSlices(func(a, b string) bool { return a < b })
+
+func FuzzNodesLabelParse(f *testing.F) {
+	for _, seed := range []string{"rack=b4", "rack-", "corral.io/pool=x\x00zone-", "=b4", "a=b\x00a-", "a=\x00a=b", "-", "a=b=c", "a--"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		var fl nodesLabelFlags
+		if err := fl.parse(strings.Split(joined, "\x00")); err != nil {
+			return
+		}
+		// Whatever is accepted is one consistent change.
+		for k := range fl.set {
+			if k == "" || slices.Contains(fl.remove, k) {
+				t.Fatalf("accepted set %q with remove %q", fl.set, fl.remove)
+			}
+		}
+		for i, k := range fl.remove {
+			if k == "" || slices.Contains(fl.remove[i+1:], k) {
+				t.Fatalf("accepted remove %q", fl.remove)
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package clientconfig
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,7 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func testCA(t *testing.T) []byte {
+func testCA(t testing.TB) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -170,4 +171,59 @@ func TestClientConfigFindLooksInOrder(t *testing.T) {
 	if _, err := Find(Locations{System: missing}); !errors.As(err, &nf) {
 		t.Errorf("error %v is not a *NotFoundError", err)
 	}
+}
+
+// TestClientConfigReadsWhatTheControllerWrites decodes the file in the form
+// `corral controller` writes at first start: comments first, the CA as a
+// literal block.
+func TestClientConfigReadsWhatTheControllerWrites(t *testing.T) {
+	ca := testCA(t)
+	var b strings.Builder
+	b.WriteString("# Written by corral controller at first start: the operator's credentials.\n")
+	b.WriteString("# Keep it secret (mode 0600).\n")
+	b.WriteString("apiVersion: corral.io/v1alpha1\nkind: ClientConfig\n")
+	b.WriteString("server: https://10.10.0.1:8443\ntoken: abc\ncaPEM: |\n")
+	for _, line := range strings.Split(strings.TrimSpace(string(ca)), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	c, err := Decode(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(New("https://10.10.0.1:8443", ca, "abc"), c); diff != "" {
+		t.Errorf("decoded (-want +got):\n%s", diff)
+	}
+}
+
+func FuzzClientConfigDecode(f *testing.F) {
+	ca := testCA(f)
+	var good bytes.Buffer
+	if err := New("https://ctl:8443", ca, "t").Encode(&good); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.String())
+	f.Add("apiVersion: corral.io/v1alpha1\nkind: ClientConfig\nserver: https://ctl:8443\ncaFile: ca.pem\ntoken: t\n")
+	f.Add("server: [\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := Decode(strings.NewReader(doc))
+		if err != nil {
+			return
+		}
+		// Whatever is accepted is valid, and survives a round trip.
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Decode accepted an invalid config: %v", err)
+		}
+		var buf bytes.Buffer
+		if err := c.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Decode(&buf)
+		if err != nil {
+			t.Fatalf("re-decoding the encoded config: %v\n%s", err, buf.String())
+		}
+		if diff := cmp.Diff(c, again); diff != "" {
+			t.Errorf("round trip (-first +second):\n%s", diff)
+		}
+	})
 }
