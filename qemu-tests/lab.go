@@ -226,7 +226,9 @@ func (l *Lab) dialInNS(ctx context.Context, network, addr string) (net.Conn, err
 	return c, err
 }
 
-// config is the controller configuration of the lab.
+// config is the controller configuration of the lab. The controller copies
+// the iPXE programs from Debian's ipxe package into its filesDir (default
+// <stateDir>/bootfiles, inside the test's scratch directory).
 func (l *Lab) config(stateDir, imagesDir string) string {
 	return fmt.Sprintf(`apiVersion: corral.io/v1alpha1
 kind: ControllerConfig
@@ -248,7 +250,7 @@ tftp:
 http:
   listen: ":%s"
 boot:
-  filesDir: %s
+  ipxeDir: %s
   uefiFile: %s
   imagesDir: %s
   kernel: /images/test/vmlinuz
