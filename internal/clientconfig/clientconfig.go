@@ -142,6 +142,9 @@ func Decode(r io.Reader) (*Config, error) {
 // to the file's directory) into CAPEM.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("read client config: %w (it holds the admin token and is readable by its owner only: run as that user, e.g. with sudo, or copy it to ~/.config/corral/client.yaml)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read client config: %w", err)
 	}
@@ -261,9 +264,12 @@ func Find(l Locations) (string, error) {
 		if p == "" {
 			continue
 		}
-		_, err := os.Stat(p)
+		// Open, not Stat: the controller's file is root's, mode 0600, and
+		// an operator who cannot read it may have a copy of their own.
+		f, err := os.Open(p)
 		switch {
 		case err == nil:
+			f.Close()
 			return p, nil
 		case errors.Is(err, fs.ErrNotExist):
 			tried = append(tried, p)
