@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"corral.io/corral/api/client"
+	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/clientconfig"
+	"corral.io/corral/internal/testnet"
+)
+
+// TestNodesCLIWithTheRealController starts `corral controller`, and runs
+// `corral nodes` as separate processes with nothing but the client
+// configuration the controller wrote at first start.
+func TestNodesCLIWithTheRealController(t *testing.T) {
+	srv, cli := testnet.New(t, "nsrv"), testnet.New(t, "ncli")
+	testnet.Veth(t, srv, "prov0", "10.10.0.1/24", cli, "eth0", "10.10.0.50/24")
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	logFile := filepath.Join(dir, "controller.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("controller log:\n%s", b)
+		}
+	})
+	startCorral(t, srv, logFile, "controller", "--config", cfg)
+
+	clientFile := filepath.Join(dir, "state", "client.yaml")
+	deadline := time.Now().Add(20 * time.Second)
+	var cc *clientconfig.Config
+	for {
+		var err error
+		if cc, err = clientconfig.Load(clientFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usable client configuration from the controller: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// corral runs this test binary as `corral <args>` in the controller's
+	// namespace, where the API address is local.
+	corral := func(args ...string) (string, error) {
+		t.Helper()
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := srv.Command(ctx, self)
+		cmd.Env = append(os.Environ(), "CORRAL_TEST_MAIN_ARGS="+strings.Join(args, "\x1f"), clientconfig.EnvVar+"="+clientFile)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err = cmd.Run()
+		t.Logf("corral %s\nstdout:\n%sstderr:\n%s", strings.Join(args, " "), out.String(), errOut.String())
+		return out.String(), err
+	}
+	for {
+		_, err := corral("nodes", "list")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("corral nodes list never succeeded: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A machine on the provisioning network registers.
+	dial := client.WithDialContext(func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = cli.Do(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	})
+	agent, err := client.New(cc.Server, client.Trust{CAPEM: []byte(cc.CAPEM)}, "", dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := inventory(t, "qemu")
+	if _, err := agent.Register(t.Context(), *inv, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := corral("nodes", "approve", "52:54:00:12:34:56", "--reason", "lab"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := corral("nodes", "list", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list v1alpha1.NodeList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].ID != inv.Identity.NodeID || list.Items[0].State != "approved" {
+		t.Errorf("nodes after approval: %+v, want %s approved", list.Items, inv.Identity.NodeID)
+	}
+}
