@@ -236,20 +236,35 @@ func Parse(file string, data []byte) ([]*Profile, error) {
 		}
 		if serr != nil {
 			errs = append(errs, decodeErrors(file, root, serr)...)
-			continue
+			if !onlyUnknownFields(serr) {
+				// a field failed to decode: checking the rest would
+				// report its zero value as a second, misleading error.
+				continue
+			}
 		}
 		p.source = Source{File: file, Line: root.Line}
-		if perrs := p.compile(env, docPos{file: file, root: root}); len(perrs) > 0 {
+		if perrs := p.compile(env, docPos{file: file, root: root}); len(perrs) > 0 || serr != nil {
 			errs = append(errs, perrs...)
 			continue
 		}
 		out = append(out, &p)
 	}
 	errs = append(errs, CheckUnique(out))
+	// Report in file order, as an editor shows the file.
+	sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// errLine is the line of an *Error, 0 for anything else.
+func errLine(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
 }
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -313,6 +328,22 @@ func decodeErrors(file string, root *yaml.Node, err error) []error {
 		out = append(out, e)
 	}
 	return out
+}
+
+// onlyUnknownFields reports whether every problem of a strict decode is an
+// unknown field, so that the rest of the document was decoded.
+func onlyUnknownFields(err error) bool {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, s := range te.Errors {
+		m := yamlLineRE.FindStringSubmatch(s)
+		if m == nil || !unknownFieldRE.MatchString(m[2]) {
+			return false
+		}
+	}
+	return true
 }
 
 // findKey returns the path of the mapping key name on line.

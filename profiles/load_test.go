@@ -29,6 +29,14 @@ func TestParseRejects(t *testing.T) {
 			want: []string{`test.yaml:6: disks[0].minsize: unknown field "minsize"; known fields here: name, use, minSize, maxSize, rotational, transports, byID, model, limit, allowWipeForeignData`},
 		},
 		{
+			name: "an unknown field does not hide the document's other problems, reported in line order",
+			yaml: header + "labels:\n  bad key: x\nrol: gpu\n",
+			want: []string{
+				`test.yaml:5: labels["bad key"]: key "bad key": name part must consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit`,
+				`test.yaml:6: rol: unknown field "rol"; known fields here: apiVersion, kind, name, description, priority, match, selectors, hostnameTemplate, role, labels, taints, kernelArgs, k3sArgs, imageVersion, disks`,
+			},
+		},
+		{
 			name: "a value of the wrong type names the field",
 			yaml: header + "priority: high\n",
 			want: []string{"test.yaml:4: priority: cannot unmarshal string `high` into int"},

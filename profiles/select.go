@@ -170,6 +170,9 @@ func Select(inv *v1alpha1.Inventory, profiles []*Profile, opts SelectOptions) (D
 		switch {
 		case p.Name == d.Profile && d.By == ByAssignment:
 			x.Result, x.Reason = ResultChosen, "assigned by an operator (wins over selectors and rules)"
+			if !e.selector && !e.rule && (p.program != nil || !p.Selectors.empty()) {
+				x.Reason += "; note: on its own it would not match: " + e.why
+			}
 		case p.Name == d.Profile:
 			x.Result = ResultChosen
 		case e.selector || e.rule:
