@@ -108,8 +108,8 @@ func compileDiskSelector(i int, s DiskSelector) (diskRule, []fieldErr) {
 		}
 	}
 	for j, t := range s.Transports {
-		if !slices.Contains(diskTransports, t) {
-			errs = append(errs, fieldErr{[]any{"transports", j}, fmt.Sprintf("%q is not one of %s", t, strings.Join(diskTransports, ", "))})
+		if !slices.Contains(diskTransports(), t) {
+			errs = append(errs, fieldErr{[]any{"transports", j}, fmt.Sprintf("%q is not one of %s", t, strings.Join(diskTransports(), ", "))})
 		}
 	}
 	if s.ByID != "" {

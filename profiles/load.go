@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -267,33 +266,57 @@ func errLine(err error) int {
 	return 0
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// yamlLine splits yaml.v3's "line N: message" (with or without a "yaml: "
+// prefix).
+func yamlLine(s string) (line int, msg string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimPrefix(s, "yaml: "), "line ")
+	if !found {
+		return 0, "", false
+	}
+	num, msg, found := strings.Cut(rest, ": ")
+	line, err := strconv.Atoi(num)
+	if !found || err != nil {
+		return 0, "", false
+	}
+	return line, msg, true
+}
 
-// parserProblems are the messages of yaml.v3's parser (parserc.go), whose
-// line numbers it reports 0-based; its scanner's are 1-based.
-var parserProblems = map[string]bool{
-	"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
-	"did not find expected '-' indicator": true, "did not find expected <document start>": true,
-	"did not find expected <stream-start>": true, "did not find expected key": true,
-	"did not find expected node content": true, "found duplicate %TAG directive": true,
-	"found duplicate %YAML directive": true, "found incompatible YAML document": true,
-	"found undefined tag handle": true,
+// parserProblem reports whether msg is one of yaml.v3's parser errors
+// (parserc.go), whose line numbers it reports 0-based; its scanner's are 1-based.
+func parserProblem(msg string) bool {
+	switch msg {
+	case "did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"did not find expected '-' indicator", "did not find expected <document start>",
+		"did not find expected <stream-start>", "did not find expected key",
+		"did not find expected node content", "found duplicate %TAG directive",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found undefined tag handle":
+		return true
+	}
+	return false
 }
 
 // syntaxError turns a YAML syntax error into an *Error.
 func syntaxError(file string, err error) error {
 	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		if parserProblems[m[2]] {
+	if line, m, ok := yamlLine(msg); ok {
+		if parserProblem(m) {
 			line++
 		}
-		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
+		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m}
 	}
 	return &Error{File: file, Msg: "YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+// unknownField returns X of yaml.v3's "field X not found in type T".
+func unknownField(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "field ")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, " not found in type ")
+	return name, ok && name != "" && !strings.Contains(name, " ")
+}
 
 // decodeErrors turns the strict decoder's errors into *Errors naming the
 // field, and for an unknown field the fields allowed there.
@@ -304,19 +327,18 @@ func decodeErrors(file string, root *yaml.Node, err error) []error {
 	}
 	var out []error
 	for _, s := range te.Errors {
-		m := yamlLineRE.FindStringSubmatch(s)
-		if m == nil {
+		line, msg, ok := yamlLine(s)
+		if !ok {
 			out = append(out, &Error{File: file, Line: root.Line, Msg: s})
 			continue
 		}
-		line, _ := strconv.Atoi(m[1])
-		e := &Error{File: file, Line: line, Msg: m[2]}
-		if u := unknownFieldRE.FindStringSubmatch(m[2]); u != nil {
-			path := findKey(root, nil, line, u[1])
+		e := &Error{File: file, Line: line, Msg: msg}
+		if name, ok := unknownField(msg); ok {
+			path := findKey(root, nil, line, name)
 			if path != nil {
 				e.Field = formatPath(path)
 				known := fieldsAt(path[:len(path)-1])
-				e.Msg = fmt.Sprintf("unknown field %q", u[1])
+				e.Msg = fmt.Sprintf("unknown field %q", name)
 				if len(known) > 0 {
 					e.Msg += "; known fields here: " + strings.Join(known, ", ")
 				}
@@ -338,8 +360,11 @@ func onlyUnknownFields(err error) bool {
 		return false
 	}
 	for _, s := range te.Errors {
-		m := yamlLineRE.FindStringSubmatch(s)
-		if m == nil || !unknownFieldRE.MatchString(m[2]) {
+		_, msg, ok := yamlLine(s)
+		if !ok {
+			return false
+		}
+		if _, ok := unknownField(msg); !ok {
 			return false
 		}
 	}
@@ -630,7 +655,7 @@ func (p *Profile) compile(env *cel.Env, d docPos) []error {
 			add(d.errorf(at("k3sArgs", i), "%v", err))
 		}
 	}
-	if p.ImageVersion != "" && !imageVersionRE.MatchString(p.ImageVersion) {
+	if p.ImageVersion != "" && !isImageVersion(p.ImageVersion) {
 		add(d.errorf(at("imageVersion"), "%q: want at most 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit", p.ImageVersion))
 	}
 

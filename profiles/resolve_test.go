@@ -146,3 +146,34 @@ func TestParseSize(t *testing.T) {
 		})
 	}
 }
+
+func TestLabelSyntax(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	tests := []struct {
+		key, value string
+		ok         bool
+	}{
+		{"app", "web", true},
+		{"example.com/" + long, long, true},
+		{"example.com/" + long + "a", "", false},
+		{"app", long + "a", false},
+		{"Example.com/app", "", false},
+		{"/app", "", false},
+		{"example.com/", "", false},
+		{"a/b/c", "", false},
+		{"app", "-x", false},
+		{"app", "x_y.z-1", true},
+		{strings.Repeat("a.", 127) + "a/app", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			err := checkLabelKey(tt.key)
+			if err == nil {
+				err = checkLabelValue(tt.value)
+			}
+			if (err == nil) != tt.ok {
+				t.Errorf("%s=%s: err = %v, want ok %v", tt.key, tt.value, err, tt.ok)
+			}
+		})
+	}
+}

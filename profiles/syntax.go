@@ -2,16 +2,39 @@ package profiles
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-// Kubernetes name syntax, as k8s.io/apimachinery/pkg/util/validation checks it.
-var (
-	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	labelNameRE = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-)
+// isDNSLabelSyntax reports whether s matches [a-z0-9]([-a-z0-9]*[a-z0-9])?,
+// as k8s.io/apimachinery/pkg/util/validation checks a DNS label.
+func isDNSLabelSyntax(s string) bool {
+	return nameSyntax(s, func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }, "-")
+}
+
+// isLabelNameSyntax reports whether s matches
+// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], the syntax of a label name or value.
+func isLabelNameSyntax(s string) bool {
+	return nameSyntax(s, isAlnum, "-_.")
+}
+
+// nameSyntax reports whether s is non-empty, starts and ends with a
+// character edge accepts, and holds only those and the characters in inner.
+func nameSyntax(s string, edge func(byte) bool, inner string) bool {
+	if s == "" || !edge(s[0]) || !edge(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !edge(s[i]) && strings.IndexByte(inner, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // RoleLabelPrefix is the prefix of the label Role sets. Profiles may not set
 // it through Labels: a kubelet may not set it on its own Node, so the
@@ -29,7 +52,7 @@ func checkDNSLabel(s string) error {
 		return fmt.Errorf("is empty; want a DNS label such as gpu-worker")
 	case len(s) > 63:
 		return fmt.Errorf("%q is %d characters long; a DNS label has at most 63", s, len(s))
-	case !dnsLabelRE.MatchString(s):
+	case !isDNSLabelSyntax(s):
 		return fmt.Errorf("%q is not a DNS label: use lower-case letters, digits and '-', starting and ending with a letter or digit", s)
 	}
 	return nil
@@ -42,7 +65,7 @@ func checkDNSSubdomain(s string) error {
 		return fmt.Errorf("%q is %d characters long; at most 253", s, len(s))
 	}
 	for _, l := range strings.Split(s, ".") {
-		if l == "" || len(l) > 63 || !dnsLabelRE.MatchString(l) {
+		if l == "" || len(l) > 63 || !isDNSLabelSyntax(l) {
 			return fmt.Errorf("%q is not a DNS subdomain: lower-case letters, digits, '-' and '.', each part starting and ending with a letter or digit", s)
 		}
 	}
@@ -68,7 +91,7 @@ func checkLabelKey(k string) error {
 		return fmt.Errorf("key %q has an empty name", k)
 	case len(name) > 63:
 		return fmt.Errorf("key %q: name part is %d characters long; at most 63", k, len(name))
-	case !labelNameRE.MatchString(name):
+	case !isLabelNameSyntax(name):
 		return fmt.Errorf("key %q: name part must consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit", k)
 	}
 	return nil
@@ -83,32 +106,30 @@ func checkLabelValue(v string) error {
 		return nil
 	case len(v) > 63:
 		return fmt.Errorf("value %q is %d characters long; at most 63", v, len(v))
-	case !labelNameRE.MatchString(v):
+	case !isLabelNameSyntax(v):
 		return fmt.Errorf("value %q must consist of letters, digits, '-', '_' or '.', and start and end with a letter or digit", v)
 	}
 	return nil
 }
 
-// taintEffects are the effects Kubernetes knows.
-var taintEffects = []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}
+// taintEffects lists the effects Kubernetes knows, for messages.
+const taintEffects = "NoSchedule, PreferNoSchedule, NoExecute"
 
 // ParseTaint parses "key=value:Effect" or "key:Effect" and checks it as
 // Kubernetes does.
 func ParseTaint(s string) (Taint, error) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
-		return Taint{}, fmt.Errorf("taint %q has no effect; write key=value:Effect with Effect one of %s", s, strings.Join(taintEffects, ", "))
+		return Taint{}, fmt.Errorf("taint %q has no effect; write key=value:Effect with Effect one of %s", s, taintEffects)
 	}
 	t := Taint{Key: s[:i], Effect: s[i+1:]}
 	if j := strings.IndexByte(t.Key, '='); j >= 0 {
 		t.Key, t.Value = t.Key[:j], t.Key[j+1:]
 	}
-	known := false
-	for _, e := range taintEffects {
-		known = known || t.Effect == e
-	}
-	if !known {
-		return Taint{}, fmt.Errorf("taint %q: effect %q is not one of %s", s, t.Effect, strings.Join(taintEffects, ", "))
+	switch t.Effect {
+	case "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		return Taint{}, fmt.Errorf("taint %q: effect %q is not one of %s", s, t.Effect, taintEffects)
 	}
 	if err := checkLabelKey(t.Key); err != nil {
 		return Taint{}, fmt.Errorf("taint %q: %w", s, err)
@@ -150,10 +171,6 @@ func KubeletMaySet(key string) bool {
 	return true
 }
 
-// reservedKernelArgs are the kernel arguments Corral's iPXE script sets
-// itself (controller/boot/ipxe), and the corral. namespace it keeps for its own.
-var reservedKernelArgs = []string{"initrd=", "BOOTIF=", "corral."}
-
 // checkKernelArg checks one kernel argument as the iPXE script would pass it.
 func checkKernelArg(a string) error {
 	if a == "" {
@@ -175,7 +192,9 @@ func checkKernelArg(a string) error {
 	if a == "||" || a == "&&" || a == ";" {
 		return fmt.Errorf("%q is an iPXE command separator", a)
 	}
-	for _, r := range reservedKernelArgs {
+	// Corral's iPXE script sets these itself (controller/boot/ipxe), and
+	// keeps the corral. namespace for its own arguments.
+	for _, r := range []string{"initrd=", "BOOTIF=", "corral."} {
 		if strings.HasPrefix(a, r) {
 			return fmt.Errorf("%q: %s… is set by Corral itself", a, r)
 		}
@@ -183,14 +202,24 @@ func checkKernelArg(a string) error {
 	return nil
 }
 
-// managedK3sFlags are the k3s agent flags Corral sets from the node's
-// registration and profile; a profile sets them through its own fields.
-var managedK3sFlags = map[string]string{
-	"server": "the controller", "token": "the controller", "token-file": "the controller",
-	"node-name": "hostnameTemplate", "with-node-id": "hostnameTemplate",
-	"node-label": "labels and role", "node-taint": "taints",
-	"node-ip": "the agent (the provisioning NIC)", "flannel-iface": "the agent (the provisioning NIC)",
-	"data-dir": "the disk plan (the first scratch disk)",
+// managedK3sFlag says who sets a k3s agent flag that Corral manages from the
+// node's registration and profile; a profile sets it through its own fields.
+func managedK3sFlag(name string) (by string, managed bool) {
+	switch name {
+	case "server", "token", "token-file":
+		return "the controller", true
+	case "node-name", "with-node-id":
+		return "hostnameTemplate", true
+	case "node-label":
+		return "labels and role", true
+	case "node-taint":
+		return "taints", true
+	case "node-ip", "flannel-iface":
+		return "the agent (the provisioning NIC)", true
+	case "data-dir":
+		return "the disk plan (the first scratch disk)", true
+	}
+	return "", false
 }
 
 // checkK3sArg checks one extra k3s agent argument.
@@ -204,17 +233,30 @@ func checkK3sArg(a string) error {
 		}
 	}
 	name, _, _ := strings.Cut(a[2:], "=")
-	if by, ok := managedK3sFlags[name]; ok {
+	if by, ok := managedK3sFlag(name); ok {
 		return fmt.Errorf("%q: --%s is set by %s", a, name, by)
 	}
 	return nil
 }
 
-// imageVersionRE is what an image version may look like.
-var imageVersionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+// isImageVersion reports whether s is at most 64 letters, digits, '.', '_',
+// '+' or '-', starting with a letter or digit.
+func isImageVersion(s string) bool {
+	if s == "" || len(s) > 64 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && strings.IndexByte("._+-", s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
 
-// diskTransports are the transports the inventory reports.
-var diskTransports = []string{"nvme", "sata", "sas", "scsi", "virtio", "usb", "mmc", "xen"}
+// diskTransports returns the transports the inventory reports.
+func diskTransports() []string {
+	return []string{"nvme", "sata", "sas", "scsi", "virtio", "usb", "mmc", "xen"}
+}
 
 // ParseSize reads a size: bytes, or a number with a suffix K, M, G, T, P
 // (powers of 1000) or Ki, Mi, Gi, Ti, Pi (powers of 1024). "1.5Ti" is allowed.
