@@ -75,8 +75,10 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 		}
 	}
 
-	if len(l.FindLog("ack", "mac", mac)) == 0 {
+	if acks := l.FindLog("ack", "mac", mac); len(acks) == 0 {
 		t.Errorf("controller log has no DHCP ack for %s", mac)
+	} else if ip := fmt.Sprint(acks[len(acks)-1]["ip"]); !vm.ConsoleContains("net0: " + ip + "/") {
+		t.Errorf("iPXE did not configure the leased address %s (no \"net0: %s/\" on the console)", ip, ip)
 	}
 	wantTFTP := fw.NoROM
 	switch {

@@ -501,6 +501,12 @@ func (vm *VM) failf(format string, args ...any) {
 	t.Fatal(msg)
 }
 
+// ConsoleContains reports whether the serial console shows s.
+func (vm *VM) ConsoleContains(s string) bool {
+	data, _ := os.ReadFile(vm.Serial)
+	return bytes.Contains(data, []byte(s))
+}
+
 // KernelCmdline returns the command line the test init printed.
 func (vm *VM) KernelCmdline() string {
 	t := vm.lab.t
