@@ -27,8 +27,8 @@ const maxMatchLen = 4096
 // newEnv returns the CEL environment match expressions are compiled in:
 // the variable inventory (the Inventory as a map with its JSON field names,
 // every field present), the constants KiB, MiB, GiB and TiB, the standard
-// library with the strings extension, and numeric comparisons across int,
-// uint and double.
+// library with the strings extension and optional values (m[?"key"]), and
+// numeric comparisons across int, uint and double.
 func newEnv() (*cel.Env, error) {
 	env, err := cel.NewEnv(
 		cel.Variable("inventory", cel.MapType(cel.StringType, cel.DynType)),
@@ -40,6 +40,7 @@ func newEnv() (*cel.Env, error) {
 		cel.ParserExpressionSizeLimit(maxMatchLen),
 		cel.ParserRecursionLimit(64),
 		ext.Strings(),
+		cel.OptionalTypes(),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create CEL environment: %w", err)
