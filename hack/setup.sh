@@ -12,7 +12,7 @@ fi
 packages=(
 	build-essential git make ca-certificates curl
 	iproute2 kmod                          # network namespaces, veth, bridges, taps
-	isc-dhcp-client busybox-static         # dhclient, udhcpc
+	isc-dhcp-client busybox                # dhclient, udhcpc
 	tftp-hpa atftp                         # TFTP clients
 	qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf seabios  # PXE firmware, iPXE programs
 	kea-admin kea-dhcp4-server             # perfdhcp and the Kea peer for make bench-dhcp

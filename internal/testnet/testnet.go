@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,13 +64,39 @@ func suffix() string {
 func New(t testing.TB, label string) *NS {
 	t.Helper()
 	RequireRoot(t)
-	name := fmt.Sprintf("crl-%s-%s", label, suffix())
+	reapOnce.Do(reapStale)
+	// The pid in the name lets a later run remove what an interrupted one
+	// (Ctrl-C, a go test timeout) could not.
+	name := fmt.Sprintf("crl-%s-%d-%s", label, os.Getpid(), suffix())
 	ns := &NS{Name: name, t: t}
 	mustRun(t, "ip", "netns", "add", name)
 	t.Cleanup(ns.remove)
 	ns.MustIP("link", "set", "lo", "up")
 	return ns
 }
+
+var reapOnce sync.Once
+
+// reapStale removes namespaces left by test processes that no longer exist.
+func reapStale() {
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		parts := strings.Split(e.Name(), "-")
+		if len(parts) < 4 || parts[0] != "crl" {
+			continue
+		}
+		pid, err := strconv.Atoi(parts[len(parts)-2])
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		(&NS{Name: e.Name(), t: quiet{}}).remove()
+	}
+}
+
+// quiet is a testing.TB that only logs nowhere, for reaping outside a test.
+type quiet struct{ testing.TB }
+
+func (quiet) Logf(string, ...any) {}
 
 // remove kills whatever still runs in the namespace and deletes it.
 func (ns *NS) remove() {

@@ -121,6 +121,12 @@ func TestBootFileByClient(t *testing.T) {
 			if tt.wantFile != "" && !r.Msg.ServerIPAddr.Equal(serverIP.AsSlice()) {
 				t.Errorf("next server %s, want %s", r.Msg.ServerIPAddr, serverIP)
 			}
+			// A PXEClient offer without option 43 tells PXE firmware
+			// (OVMF) to ask a boot server on port 4011 instead.
+			opt43 := r.Msg.GetOneOption(dhcpv4.OptionVendorSpecificInformation)
+			if wantPXE := tt.wantVendor == "PXEClient"; wantPXE != cmp.Equal(opt43, []byte{6, 1, 8, 255}) {
+				t.Errorf("option 43 = %v; want PXE_DISCOVERY_CONTROL=8 exactly when the offer is for a PXEClient", opt43)
+			}
 		})
 	}
 }
