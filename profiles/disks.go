@@ -26,7 +26,8 @@ const (
 	ActionKeep = "keep"
 	// ActionWipe: erase the disk, then create. Only for foreign data a
 	// selector explicitly allows wiping, and for Corral scratch disks
-	// turned into Ceph OSDs (scratch data is disposable).
+	// turned into Ceph OSDs (scratch data is disposable). Never for a
+	// Ceph OSD.
 	ActionWipe = "wipe"
 	// ActionNone: leave the disk alone.
 	ActionNone = "none"
@@ -201,7 +202,8 @@ func classify(d v1alpha1.Disk) (contents, detail string) {
 // disk selectors. Disks that are never used, whatever the profile says: the
 // boot disk, removable and read-only disks, mounted disks and disks whose
 // contents could not be read. A disk holding data Corral did not write is
-// wiped only when the selector that takes it sets allowWipeForeignData.
+// wiped only when the selector that takes it sets allowWipeForeignData; a
+// Ceph OSD is never wiped.
 func (p *Profile) PlanDisks(inv *v1alpha1.Inventory) []DiskDecision {
 	taken := make([]int, len(p.disks))
 	var out []DiskDecision
@@ -256,16 +258,16 @@ func (p *Profile) decideDisk(dd *DiskDecision, d v1alpha1.Disk, detail string, t
 		case dd.Contents == ContentScratch && use == UseCeph:
 			dd.Use, dd.Action = use, ActionWipe
 			dd.Reason = fmt.Sprintf("holds Corral scratch data, which is disposable; selector %s wipes it for ceph", r.name)
+		case dd.Contents == ContentCeph:
+			// An OSD holds replicas the cluster may still need: taking it
+			// out is Ceph's job (ceph osd purge, ceph-volume lvm zap), never
+			// a side effect of a profile, whatever the selector allows.
+			dd.Reason = fmt.Sprintf("holds a Ceph OSD; left alone: Corral never wipes an OSD for %s, even where selector %s allows wiping (remove it from Ceph and zap it first)", use, r.name)
+			return
 		case r.sel.AllowWipeForeignData:
-			if detail == "" {
-				detail = "Corral " + dd.Contents + " data"
-			}
 			dd.Use, dd.Action = use, ActionWipe
 			dd.Reason = fmt.Sprintf("holds %s; selector %s allows wiping foreign data, so it is wiped for %s", detail, r.name, use)
 		default:
-			if detail == "" {
-				detail = "Corral " + dd.Contents + " data"
-			}
 			dd.Reason = fmt.Sprintf("holds %s; left alone (selector %s does not set allowWipeForeignData)", detail, r.name)
 			return
 		}

@@ -134,15 +134,27 @@ func TestPlanDisks(t *testing.T) {
 			},
 		},
 		{
-			name:  "a Ceph OSD is never wiped for scratch without permission, but scratch is wiped for Ceph",
+			name:  "a Ceph OSD is not used for scratch, but scratch is wiped for Ceph",
 			disks: "disks:\n  - name: fast\n    use: scratch\n    maxSize: 1000Gi\n  - name: osd\n    use: ceph\n    minSize: 1001Gi\n",
 			inv: []v1alpha1.Disk{
 				with(blank("nvme0n1", 900*gib), bluestore),
 				with(blank("nvme1n1", 2000*gib), gptWith(PartLabelScratch)),
 			},
 			want: []decision{
-				{"nvme0n1", ContentCeph, UseNone, ActionNone, "fast", "holds a Ceph bluestore OSD on the whole disk; left alone (selector fast does not set allowWipeForeignData)"},
+				{"nvme0n1", ContentCeph, UseNone, ActionNone, "fast", "holds a Ceph OSD; left alone: Corral never wipes an OSD for scratch, even where selector fast allows wiping (remove it from Ceph and zap it first)"},
 				{"nvme1n1", ContentScratch, UseCeph, ActionWipe, "osd", "holds Corral scratch data, which is disposable; selector osd wipes it for ceph"},
+			},
+		},
+		{
+			name:  "a Ceph OSD is never wiped for scratch, even where wiping foreign data is allowed",
+			disks: "disks:\n  - name: any\n    use: scratch\n    allowWipeForeignData: true\n",
+			inv: []v1alpha1.Disk{
+				with(blank("nvme0n1", 900*gib), bluestore),
+				with(blank("nvme1n1", 900*gib), gptWith(PartLabelCeph)),
+			},
+			want: []decision{
+				{"nvme0n1", ContentCeph, UseNone, ActionNone, "any", "holds a Ceph OSD; left alone: Corral never wipes an OSD for scratch, even where selector any allows wiping (remove it from Ceph and zap it first)"},
+				{"nvme1n1", ContentCeph, UseNone, ActionNone, "any", "holds a Ceph OSD; left alone: Corral never wipes an OSD for scratch, even where selector any allows wiping (remove it from Ceph and zap it first)"},
 			},
 		},
 		{

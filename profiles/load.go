@@ -659,6 +659,7 @@ func (p *Profile) compile(env *cel.Env, d docPos) []error {
 		add(d.errorf(at("imageVersion"), "%q: want at most 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit", p.ImageVersion))
 	}
 
+	p.compiled = true
 	names := map[string]int{}
 	for i, s := range p.Disks {
 		r, derrs := compileDiskSelector(i, s)

@@ -71,6 +71,7 @@ type Profile struct {
 	Disks []DiskSelector `yaml:"disks,omitempty" json:"disks,omitempty"`
 
 	// compiled state, filled by compile.
+	compiled bool
 	source   Source
 	program  cel.Program
 	taints   []Taint
@@ -124,9 +125,10 @@ type DiskSelector struct {
 	Model string `yaml:"model,omitempty" json:"model,omitempty"`
 	// Limit is the most disks this selector takes; 0 means no limit.
 	Limit int `yaml:"limit,omitempty" json:"limit,omitempty"`
-	// AllowWipeForeignData lets Corral erase disks this selector matches
+	// AllowWipeForeignData lets Corral erase disks this selector takes
 	// that hold data Corral did not write (a filesystem, a partition table,
-	// LVM, another Ceph OSD). Default false: such disks are left alone.
+	// LVM, LUKS). Default false: such disks are left alone. Ceph OSDs are
+	// never wiped, whatever this says.
 	AllowWipeForeignData bool `yaml:"allowWipeForeignData,omitempty" json:"allowWipeForeignData,omitempty"`
 }
 

@@ -46,6 +46,9 @@ func Resolve(inv *v1alpha1.Inventory, p *Profile, opts ResolveOptions) (*Plan, e
 	if p == nil {
 		return nil, fmt.Errorf("resolve: no profile")
 	}
+	if !p.compiled {
+		return nil, fmt.Errorf("resolve profile %q: it was not loaded by Parse, LoadFile, LoadDir or Defaults", p.Name)
+	}
 	if inv == nil {
 		inv = &v1alpha1.Inventory{}
 	}

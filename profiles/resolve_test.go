@@ -177,3 +177,13 @@ func TestLabelSyntax(t *testing.T) {
 		})
 	}
 }
+
+func TestHandMadeProfilesAreRefused(t *testing.T) {
+	p := &Profile{APIVersion: APIVersion, Kind: Kind, Name: "x", Match: "true", Taints: []string{"a:NoSchedule"}}
+	if _, err := Select(readInventory(t, "qemu"), []*Profile{p}, SelectOptions{}); err == nil || !strings.Contains(err.Error(), "was not loaded by Parse") {
+		t.Errorf("Select: err = %v, want a refusal (its rule and taints were never compiled)", err)
+	}
+	if _, err := Resolve(readInventory(t, "qemu"), p, ResolveOptions{}); err == nil || !strings.Contains(err.Error(), "was not loaded by Parse") {
+		t.Errorf("Resolve: err = %v, want a refusal", err)
+	}
+}

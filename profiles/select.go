@@ -88,6 +88,11 @@ func Select(inv *v1alpha1.Inventory, profiles []*Profile, opts SelectOptions) (D
 	if err := CheckUnique(profiles); err != nil {
 		return Decision{}, fmt.Errorf("select a profile: %w", err)
 	}
+	for _, p := range profiles {
+		if !p.compiled {
+			return Decision{}, fmt.Errorf("select a profile: profile %q was not loaded by Parse, LoadFile, LoadDir or Defaults", p.Name)
+		}
+	}
 	ordered := append([]*Profile(nil), profiles...)
 	sortByPrecedence(ordered)
 
