@@ -252,3 +252,36 @@ func TestInventoryMapHasEveryField(t *testing.T) {
 		t.Errorf("nvidia.driverVersion = %#v, want \"\"", got)
 	}
 }
+
+func TestMatchExpressionsOverTheInventory(t *testing.T) {
+	dgx := readInventory(t, "dgx-a100")
+	tests := []struct {
+		expr string
+		want bool
+	}{
+		{`has(inventory.nvidia) && inventory.nvidia.driverVersion == ""`, true}, // the fixture has no NVML: an empty object
+		{`inventory.numa[0].memoryBytes > 0 && inventory.numa.size() == 8`, true},
+		{`inventory.labels.exists(k, k.startsWith("nvidia.com/"))`, true},
+		{`inventory.labels[?"no/such"].orValue("none") == "none"`, true},
+		{`inventory.disks.exists(d, d.filesystem.type == "bluestore")`, true},
+		{`inventory.disks.filter(d, d.partitions.exists(p, p.filesystem.type == "ext4")).size() == 0`, true},
+		{`inventory.disks.map(d, d.sizeBytes).exists(s, s >= 3 * TiB)`, true},
+		{`inventory.cpu.currentMHz > 1000`, true},
+		{`inventory.cpu.model.lowerAscii().contains("epyc")`, true},
+		{`inventory.gpus.filter(g, g.vendorID == "10de").size() == 8`, true},
+		{`inventory.system.hypervisor != ""`, false},
+		{`[1, 2, 3].exists(x, x > 2) && {"a": 1}.a == 1`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			ps := mustParse(t, prof("p", 0, "match: '"+tt.expr+"'\n"))
+			got, err := evalMatch(ps[0].program, InventoryMap(dgx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("= %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
