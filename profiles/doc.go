@@ -11,7 +11,7 @@
 // the decision for every profile; Resolve turns the chosen profile and the
 // inventory into a Plan: hostname, labels, taints, kernel and k3s arguments
 // and a disk plan that never wipes data Corral did not write unless the
-// profile allows it for that disk.
+// profile allows it for that disk, and never wipes a Ceph OSD.
 //
 // The package imports only api/ and libraries, so the controller, the CLI and
 // tests can use it alike. The format is documented in docs/profiles.md.
