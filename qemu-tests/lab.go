@@ -180,6 +180,9 @@ type Lab struct {
 	http    *http.Client
 	logs    []string // files copied to the artifacts directory on failure
 	taps    int
+	// proxy runs the controller as proxyDHCP (boot information only),
+	// beside another DHCP server that hands out the addresses.
+	proxy bool
 }
 
 // NewLab creates the namespace and bridge, writes a controller config for it
@@ -238,13 +241,7 @@ advertiseAddress: %s
 log:
   level: debug
   format: json
-dhcp:
-  mode: authoritative
-  subnet: 10.77.0.0/24
-  rangeStart: 10.77.0.100
-  rangeEnd: 10.77.0.150
-  router: %s
-  leaseTime: 10m
+%s
 tftp:
   listen: ":69"
 http:
@@ -256,7 +253,20 @@ boot:
   kernel: /images/test/vmlinuz
   initrd: /images/test/initrd.img
   cmdline: %s
-`, stateDir, bridgeName, controllerIP, controllerIP, httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
+`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
+}
+
+func (l *Lab) dhcpConfig() string {
+	if l.proxy {
+		return "dhcp:\n  mode: proxy"
+	}
+	return fmt.Sprintf(`dhcp:
+  mode: authoritative
+  subnet: 10.77.0.0/24
+  rangeStart: 10.77.0.100
+  rangeEnd: 10.77.0.150
+  router: %s
+  leaseTime: 10m`, controllerIP)
 }
 
 // startController writes the config and the test image into the scratch
