@@ -345,7 +345,7 @@ func decodeErrors(file string, root *yaml.Node, err error) []error {
 			}
 		} else if path := findValue(root, nil, line); path != nil {
 			e.Field = formatPath(path)
-			e.Msg = strings.ReplaceAll(strings.ReplaceAll(e.Msg, "!!str", "string"), "!!int", "integer")
+			e.Msg = humanizeTypeError(e.Msg)
 		}
 		out = append(out, e)
 	}
@@ -369,6 +369,22 @@ func onlyUnknownFields(err error) bool {
 		}
 	}
 	return true
+}
+
+// humanizeTypeError rewrites yaml.v3's "cannot unmarshal !!seq into
+// map[string]string" in the words of the documentation.
+func humanizeTypeError(msg string) string {
+	return strings.NewReplacer(
+		"!!str", "string", "!!int", "integer", "!!bool", "boolean", "!!float", "number",
+		"!!seq", "a list", "!!map", "a mapping", "!!null", "null",
+		"into map[string]string", "into a mapping of strings",
+		"into []string", "into a list of strings",
+		"into []profiles.DiskSelector", "into a list of disk selectors",
+		"into profiles.DiskSelector", "into a disk selector (a mapping)",
+		"into profiles.Selectors", "into selectors (a mapping)",
+		"into *bool", "into true or false", "into bool", "into true or false",
+		"into int", "into an integer",
+	).Replace(msg)
 }
 
 // findKey returns the path of the mapping key name on line.
@@ -395,9 +411,13 @@ func findKey(n *yaml.Node, path []any, line int, name string) []any {
 	return nil
 }
 
-// findValue returns the path of the innermost value on line.
+// findValue returns the path of the innermost value on line; a flow
+// collection ([a, b] or {a: b}) counts as one value.
 func findValue(n *yaml.Node, path []any, line int) []any {
 	var best []any
+	if n.Style&yaml.FlowStyle != 0 {
+		return nil
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {

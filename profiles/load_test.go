@@ -39,7 +39,16 @@ func TestParseRejects(t *testing.T) {
 		{
 			name: "a value of the wrong type names the field",
 			yaml: header + "priority: high\n",
-			want: []string{"test.yaml:4: priority: cannot unmarshal string `high` into int"},
+			want: []string{"test.yaml:4: priority: cannot unmarshal string `high` into an integer"},
+		},
+		{
+			name: "a list where a mapping belongs is named in the schema's words",
+			yaml: header + "labels: [a, b]\nselectors: [x]\ndisks:\n  - use: ceph\n    rotational: maybe\n",
+			want: []string{
+				"test.yaml:4: labels: cannot unmarshal a list into a mapping of strings",
+				"test.yaml:5: selectors: cannot unmarshal a list into selectors (a mapping)",
+				"test.yaml:8: disks[0].rotational: cannot unmarshal string `maybe` into true or false",
+			},
 		},
 		{
 			name: "a CEL syntax error is reported at the expression's line",
