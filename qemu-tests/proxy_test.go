@@ -108,8 +108,11 @@ func TestProxyDHCPBesideKea(t *testing.T) {
 	if acks := l.FindLog("ack", "mac", mac); len(acks) > 0 {
 		t.Errorf("the proxy handed out an address: %v", acks)
 	}
-	if recs := l.FindLog("proxy boot", "mac", mac); len(recs) == 0 {
-		t.Errorf("controller log has no proxy boot reply for %s", mac)
+	if recs := l.FindLog("proxy boot", "mac", mac, "file", uefiFile); len(recs) == 0 {
+		t.Errorf("controller log has no proxy offer of %s to the firmware of %s", uefiFile, mac)
+	}
+	if recs := l.FindLog("proxy boot", "mac", mac, "file", "http://"+controllerIP+":"+httpPort+"/boot.ipxe?mac=${netX/mac}"); len(recs) == 0 {
+		t.Errorf("controller log has no proxy offer of the boot script to iPXE on %s", mac)
 	}
 	if !containsFold(vm.KernelCmdline(), "BOOTIF="+vm.BOOTIF()) {
 		t.Errorf("kernel command line %q lacks BOOTIF", vm.KernelCmdline())
