@@ -285,3 +285,51 @@ func TestMatchExpressionsOverTheInventory(t *testing.T) {
 		})
 	}
 }
+
+func TestOmegamlExample(t *testing.T) {
+	example, err := LoadDir("examples/omegaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := Merge(mustDefaults(t), example)
+	// machine is the QEMU lab VM with another serial, core count and memory.
+	machine := func(serial string, cores int, mem uint64) *v1alpha1.Inventory {
+		inv := readInventory(t, "qemu")
+		inv.System.Serial, inv.CPU.Cores, inv.Memory.TotalBytes = serial, cores, mem
+		return inv
+	}
+	const usable8GB = 7_900_000_000 // what an 8 GiB VM reports as MemTotal
+	tests := []struct {
+		name string
+		inv  *v1alpha1.Inventory
+		want string
+	}{
+		{"the machine named as the database node becomes dbmaster", machine("CHANGE-ME-DB-1", 2, usable8GB), "omegaml-dbmaster"},
+		{"a database machine below 8 GB does not become dbmaster", machine("CHANGE-ME-DB-1", 2, 4<<30), "compute"},
+		{"the ingress machine needs only 4 GB", machine("CHANGE-ME-INGRESS-1", 2, 4<<30-200<<20), "omegaml-ingress"},
+		{"the system machine", machine("CHANGE-ME-SYSTEM-1", 4, 16<<30), "omegaml-system"},
+		{"any other machine of 2 cores and 8 GB is a worker", machine("", 2, usable8GB), "omegaml-worker"},
+		{"a single-core machine is not a worker", machine("", 1, usable8GB), "compute"},
+		{"a GPU machine stays a gpu-worker", readInventory(t, "dgx-a100"), "gpu-worker"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Select(tt.inv, set, SelectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Profile != tt.want {
+				t.Errorf("chose %s, want %s: %+v", d.Profile, tt.want, d.Explanations)
+			}
+			if p := d.Chosen(set); p.Labels["omegaml.io/role"] != "" {
+				plan, err := Resolve(tt.inv, p, ResolveOptions{Index: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if role := strings.TrimPrefix(tt.want, "omegaml-"); plan.Labels["omegaml.io/role"] != role {
+					t.Errorf("omegaml.io/role = %q, want %q", plan.Labels["omegaml.io/role"], role)
+				}
+			}
+		})
+	}
+}
