@@ -205,6 +205,9 @@ func classify(d v1alpha1.Disk) (contents, detail string) {
 // wiped only when the selector that takes it sets allowWipeForeignData; a
 // Ceph OSD is never wiped.
 func (p *Profile) PlanDisks(inv *v1alpha1.Inventory) []DiskDecision {
+	if inv == nil {
+		return nil
+	}
 	taken := make([]int, len(p.disks))
 	var out []DiskDecision
 	for _, d := range inv.Disks {

@@ -187,3 +187,14 @@ func TestHandMadeProfilesAreRefused(t *testing.T) {
 		t.Errorf("Resolve: err = %v, want a refusal", err)
 	}
 }
+
+func TestNilInventoryIsAnEmptyMachine(t *testing.T) {
+	ps := mustDefaults(t)
+	d, err := Select(nil, ps, SelectOptions{})
+	if err != nil || d.Profile != "compute" {
+		t.Fatalf("Select(nil) = %q, %v; want compute", d.Profile, err)
+	}
+	if _, err := Resolve(nil, d.Chosen(ps), ResolveOptions{}); err == nil {
+		t.Error("Resolve(nil) gave a plan; want an error (no node id for the hostname)")
+	}
+}

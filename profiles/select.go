@@ -93,6 +93,9 @@ func Select(inv *v1alpha1.Inventory, profiles []*Profile, opts SelectOptions) (D
 			return Decision{}, fmt.Errorf("select a profile: profile %q was not loaded by Parse, LoadFile, LoadDir or Defaults", p.Name)
 		}
 	}
+	if inv == nil {
+		inv = &v1alpha1.Inventory{}
+	}
 	ordered := append([]*Profile(nil), profiles...)
 	sortByPrecedence(ordered)
 
