@@ -42,6 +42,8 @@
 #                          it failed (a shared machine has hiccups)
 #   CLIENTS [1000000]      perfdhcp -R: number of simulated clients (MACs)
 #   CORRAL_BIN [bin/corral]
+#   CORRAL_REV             the commit CORRAL_BIN was built from, for the report, when
+#                          the binary has no VCS stamp (go build -buildvcs=false)
 #   PROFILE [0]            1: record `perf` call graphs of each server during
 #                          its first fixed-rate run into bench/dhcp/results-profile-<server>.txt
 #   OUT [bench/dhcp/results-latest.txt]
@@ -454,12 +456,13 @@ if [[ " $SERVERS " == *" corral "* ]]; then
 		rev=$(go version -m "$CORRAL_BIN" 2>/dev/null | awk '$2 == "vcs.revision" { print substr($3, 1, 7) } $2 == "vcs.modified" && $3 == "true" { print "+dirty" }' | tr -d '\n' || true)
 		if [[ -n $rev ]]; then CORRAL_VER+=", from $rev"; fi
 	fi
+	if [[ -n ${CORRAL_REV-} ]]; then CORRAL_VER+=", from $CORRAL_REV"; fi
 fi
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 say "Corral DHCP benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 say "machine:  $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r)"
 say "load:     $(uptime)"
-say "versions: kea-dhcp4 $(kea-dhcp4 -V 2>/dev/null | head -1), perfdhcp $(perfdhcp -v 2>&1 | head -1), corral git $GIT_REV ($CORRAL_VER)"
+say "versions: kea-dhcp4 $(kea-dhcp4 -V 2>/dev/null | head -1), perfdhcp $(perfdhcp -v 2>&1 | head -1), tree git $GIT_REV, corral $CORRAL_VER"
 say "setup:    veth between netns $NS_C ($CLI_IP, perfdhcp as relay) and $NS_S ($SRV_IP), subnet $SUBNET, pool $POOL_START-$POOL_END,"
 say "          $CLIENTS simulated clients, lease ${LEASE_SECS}s; each step a fresh server with an empty lease database"
 say "          Kea: memfile, persist true (its default single-threaded mode; it write()s each lease to its CSV before the ACK, no fsync);"
