@@ -247,8 +247,12 @@ func (l *loop) awaitCredential(ctx context.Context, reg v1alpha1.RegisterRespons
 		wait := pollInterval(pending.RetryAfterSeconds)
 		if now := l.clock.Now(); lastLog.IsZero() || now.Sub(lastLog) >= WaitLogInterval {
 			lastLog = now
-			l.log.Info(fmt.Sprintf("waiting for an operator to approve node %s: corral nodes approve %s", l.node, l.node),
-				"node", l.node, "state", pending.State, "attempt", polls, "wait", wait, "controller", pending.Message)
+			msg := fmt.Sprintf("waiting for an operator to approve node %s: corral nodes approve %s", l.node, l.node)
+			args := []any{"node", l.node, "state", pending.State, "attempt", polls, "wait", wait}
+			if pending.Message != "" && pending.Message != msg {
+				args = append(args, "controller", pending.Message)
+			}
+			l.log.Info(msg, args...)
 		}
 		if err := l.clock.Sleep(ctx, wait); err != nil {
 			return err
