@@ -71,11 +71,17 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 			return nil, err
 		}
 	}
-	d.profiles = server.Fallback{}
+	set, err := loadProfiles(cfg.Profiles.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ps := &profileSet{set: set}
+	d.profiles = ps
 	ca, apiURL, err := d.addAPI(cfg, self)
 	if err != nil {
 		return nil, err
 	}
+	ps.reg = d.Nodes
 	if err := d.addBootServices(cfg, self, httpBase, apiURL, ca.Fingerprint); err != nil {
 		return nil, err
 	}

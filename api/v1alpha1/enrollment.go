@@ -82,6 +82,12 @@ type NodeConfig struct {
 	Taints []string `json:"taints,omitempty"`
 	// KernelArgs the profile adds to the boot command line.
 	KernelArgs []string `json:"kernelArgs,omitempty"`
+	// K3sArgs are extra k3s agent arguments from the profile.
+	K3sArgs []string `json:"k3sArgs,omitempty"`
+	// ImageVersion is the image the profile pins; empty for the active one.
+	ImageVersion string `json:"imageVersion,omitempty"`
+	// Disks is the disk plan: what the agent does with each disk.
+	Disks []DiskPlan `json:"disks,omitempty"`
 	// HeartbeatSeconds is how often to send a Heartbeat.
 	HeartbeatSeconds int `json:"heartbeatSeconds"`
 }
@@ -104,4 +110,19 @@ type Error struct {
 	Code int `json:"code"`
 	// Message says what was wrong and what to do.
 	Message string `json:"message"`
+}
+
+// DiskPlan is what a node does with one of its disks (see docs/profiles.md).
+type DiskPlan struct {
+	// Name, Path and ByID identify the disk as the inventory reported it.
+	Name string `json:"name"`
+	Path string `json:"path"`
+	ByID string `json:"byID,omitempty"`
+	// Use is scratch, ceph or none.
+	Use string `json:"use"`
+	// Action is create, keep, wipe or none. wipe appears only where the
+	// profile explicitly allowed it for that disk.
+	Action string `json:"action"`
+	// Reason explains the decision in one sentence.
+	Reason string `json:"reason"`
 }

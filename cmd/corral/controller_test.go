@@ -239,7 +239,7 @@ func TestControllerEnrollsANode(t *testing.T) {
 	if err != nil || cred == nil {
 		t.Fatalf("credential: %v %v", cred, err)
 	}
-	if cfg, err := agent.WithToken(cred.Credential).Config(ctx); err != nil || cfg.NodeID != "e2e-node" {
+	if cfg, err := agent.WithToken(cred.Credential).Config(ctx); err != nil || cfg.NodeID != "e2e-node" || cfg.Profile != "compute" || cfg.Labels["corral.io/profile"] != "compute" {
 		t.Fatalf("config: %+v %v", cfg, err)
 	}
 	wrong, _ := client.New(cc.Server, client.Trust{CAFingerprint: strings.Repeat("00", 32)}, "", dial)

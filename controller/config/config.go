@@ -67,6 +67,16 @@ type Controller struct {
 	API API `yaml:"api" json:"api"`
 	// Enrollment decides which machines may join.
 	Enrollment Enrollment `yaml:"enrollment" json:"enrollment"`
+	// Profiles says where the role profiles come from.
+	Profiles Profiles `yaml:"profiles" json:"profiles"`
+}
+
+// Profiles configures role profiles (docs/profiles.md).
+type Profiles struct {
+	// Dir holds the operator's profiles (*.yaml); one named like a shipped
+	// profile (gpu-worker, storage, compute) replaces it. Empty: the
+	// shipped profiles only.
+	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
 }
 
 // API configures the HTTPS API.
