@@ -81,7 +81,7 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 	}
 	h, err := httpboot.New(httpboot.Options{
 		Addr:       cfg.HTTP.Listen,
-		Scripts:    httpboot.Static{Boot: script},
+		Scripts:    nodeScripts{base: script, reg: d.Nodes, profiles: d.profiles},
 		Files:      programs,
 		Images:     images,
 		Gatherer:   d.Registry,

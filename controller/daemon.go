@@ -20,7 +20,6 @@ import (
 	"corral.io/corral/controller/boot/leases"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/registry"
-	"corral.io/corral/controller/server"
 )
 
 // Service is a long-running part of the controller.
@@ -37,7 +36,7 @@ type Daemon struct {
 	Registry *prometheus.Registry
 	// Nodes is the node registry.
 	Nodes    *registry.Store
-	profiles server.Profiles
+	profiles *profileSet
 }
 
 type namedService struct {

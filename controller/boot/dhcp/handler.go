@@ -130,6 +130,10 @@ func (h *Handler) Handle(ctx context.Context, r Request) *Reply {
 		resp, err = h.authoritative(ctx, log, req)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			h.drop(log, "shutting down")
+			return nil
+		}
 		log.Warn("cannot answer", "type", mt.String(), "err", err)
 		h.metrics.dropped("error")
 		return nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"golang.org/x/sync/errgroup"
@@ -17,8 +18,9 @@ import (
 // them, beyond which the socket buffer absorbs bursts and the kernel drops the
 // excess.
 const (
-	workers     = 256
-	maxInFlight = 1024
+	workers       = 256
+	maxInFlight   = 1024
+	maxQueueDelay = 500 * time.Millisecond
 )
 
 // Server owns the DHCP sockets and feeds the Handler.
@@ -79,6 +81,7 @@ func (s *Server) serve(ctx context.Context, l listener) error {
 		buf  *[1500]byte
 		n    int
 		peer *net.UDPAddr
+		at   time.Time
 	}
 	queue := make(chan packet, maxInFlight)
 	bufs := sync.Pool{New: func() any { return new([1500]byte) }}
@@ -88,11 +91,20 @@ func (s *Server) serve(ctx context.Context, l listener) error {
 		go func() {
 			defer wg.Done()
 			for p := range queue {
+				// Under overload, a request that waited too long is
+				// dropped unanswered: its client has retransmitted or
+				// given up (RFC 2131 §4.1: retransmission after 4 s),
+				// and answering it would only delay fresh requests.
+				if time.Since(p.at) > maxQueueDelay || ctx.Err() != nil {
+					s.h.metrics.dropped("stale")
+					bufs.Put(p.buf)
+					continue
+				}
 				// The parsed request and the reply may share option bytes
 				// with the buffer: it goes back to the pool only once the
 				// reply is on the wire.
 				if reply := s.h.Packet(ctx, p.buf[:p.n], l.port, p.peer); reply != nil {
-					if _, err := l.conn.WriteTo(reply.Msg.ToBytes(), reply.To); err != nil {
+					if _, err := l.conn.WriteTo(reply.Msg.ToBytes(), reply.To); err != nil && ctx.Err() == nil {
 						s.log.Warn("send DHCP reply", "mac", reply.Msg.ClientHWAddr.String(), "xid", reply.Msg.TransactionID.String(), "to", reply.To.String(), "err", err)
 					}
 				}
@@ -113,6 +125,6 @@ func (s *Server) serve(ctx context.Context, l listener) error {
 			}
 			return fmt.Errorf("read DHCP packet: %w", err)
 		}
-		queue <- packet{buf: buf, n: n, peer: peer}
+		queue <- packet{buf: buf, n: n, peer: peer, at: time.Now()}
 	}
 }
