@@ -101,3 +101,17 @@ func TestRealClockSleep(t *testing.T) {
 		t.Errorf("Sleep(1h) on a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+func TestHeartbeatSpreadStaysWithinTenPercent(t *testing.T) {
+	every := 10 * s
+	for _, tc := range []struct {
+		r    float64
+		want time.Duration
+	}{
+		{0, 9 * s}, {0.5, 10 * s}, {0.999999, 11 * s}, {-1, 10 * s}, {nanFloat(), 10 * s},
+	} {
+		if got := spread(every, tc.r); got.Round(time.Millisecond) != tc.want {
+			t.Errorf("spread(10s, %v) = %v, want %v", tc.r, got, tc.want)
+		}
+	}
+}

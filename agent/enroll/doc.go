@@ -21,4 +21,7 @@
 // Backoff is exponential with full jitter: attempt n waits a uniformly random
 // time in [0, min(Max, Initial·2ⁿ)) (Initial 1 s and Max 30 s by default).
 // Waiting for approval polls at the controller's RetryAfterSeconds.
+// Heartbeats go every HeartbeatSeconds ±10 %, so that a rack that powered on
+// together does not report in lockstep (make bench-registry -ramp 0 shows
+// the difference).
 package enroll

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -286,9 +287,9 @@ func (l *loop) apply(cfg v1alpha1.NodeConfig) error {
 	return nil
 }
 
-// heartbeat reports the node every HeartbeatSeconds until ctx is done. A
-// heartbeat that fails on the network is logged and the next one is sent
-// on schedule: the interval is itself the retry.
+// heartbeat reports the node every HeartbeatSeconds (±10 %) until ctx is
+// done. A heartbeat that fails on the network is logged and the next one is
+// sent on schedule: the interval is itself the retry.
 func (l *loop) heartbeat(ctx context.Context, cfg v1alpha1.NodeConfig, ready bool, msg string) error {
 	every := heartbeatInterval(cfg.HeartbeatSeconds)
 	state := "ready"
@@ -315,10 +316,19 @@ func (l *loop) heartbeat(ctx context.Context, cfg v1alpha1.NodeConfig, ready boo
 			}
 			return l.stop(ctx, "heartbeat", v, err)
 		}
-		if err := l.clock.Sleep(ctx, every); err != nil {
+		if err := l.clock.Sleep(ctx, spread(every, l.rand())); err != nil {
 			return err
 		}
 	}
+}
+
+// spread jitters a heartbeat interval by ±10 % (r uniform in [0, 1)), so
+// that nodes which powered on together do not report in lockstep.
+func spread(every time.Duration, r float64) time.Duration {
+	if r < 0 || r >= 1 || math.IsNaN(r) {
+		r = 0.5
+	}
+	return time.Duration(float64(every) * (0.9 + 0.2*r))
 }
 
 func pollInterval(retryAfterSeconds int) time.Duration {
