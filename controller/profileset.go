@@ -104,3 +104,16 @@ func (p *profileSet) index(n registry.Node, profile string) int {
 	}
 	return i
 }
+
+// Explain implements server.Profiles.
+func (p *profileSet) Explain(n registry.Node) (v1alpha1.ProfileExplanation, error) {
+	d, err := profiles.Select(n.Inventory, p.set, profiles.SelectOptions{Assignment: n.AssignedProfile, Hostname: n.Hostname})
+	out := v1alpha1.ProfileExplanation{Profile: d.Profile, By: d.By}
+	for _, e := range d.Explanations {
+		out.Profiles = append(out.Profiles, v1alpha1.ProfileReason{Profile: e.Profile, Priority: e.Priority, Result: e.Result, Reason: e.Reason})
+	}
+	if err != nil && len(out.Profiles) == 0 {
+		return out, err
+	}
+	return out, nil
+}

@@ -75,6 +75,20 @@ imageVersion: v2
 			t.Errorf("got %+v, %v", got, err)
 		}
 	})
+	t.Run("explain says which profile matched and why the others did not", func(t *testing.T) {
+		n, _ := reg.Get("pinned-node")
+		ex, err := s.profiles.Explain(n)
+		if err != nil || ex.Profile != "pinned" || ex.By != "rule" {
+			t.Fatalf("explain: %+v %v", ex, err)
+		}
+		results := map[string]string{}
+		for _, p := range ex.Profiles {
+			results[p.Profile] = p.Result
+		}
+		if results["pinned"] != "chosen" || results["gpu-worker"] != "no-match" || results["compute"] != "matched" {
+			t.Errorf("results %v", results)
+		}
+	})
 	t.Run("a decommissioned node gets no script", func(t *testing.T) {
 		if _, err := s.Script(context.Background(), mac("52:54:00:00:00:03")); !errors.Is(err, httpboot.ErrUnknownNode) {
 			t.Errorf("err = %v, want ErrUnknownNode (404)", err)

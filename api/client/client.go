@@ -278,6 +278,13 @@ func (c *Client) Action(ctx context.Context, id, action string, req v1alpha1.Act
 	return out, err
 }
 
+// Explain says which profile a node gets and why (admin token).
+func (c *Client) Explain(ctx context.Context, id string) (v1alpha1.ProfileExplanation, error) {
+	var out v1alpha1.ProfileExplanation
+	_, err := c.do(ctx, http.MethodGet, nodePath(v1alpha1.PathNodeExplain, id), nil, &out)
+	return out, err
+}
+
 // Forget deletes a node and its history (admin token).
 func (c *Client) Forget(ctx context.Context, id string) error {
 	_, err := c.do(ctx, http.MethodDelete, nodePath(v1alpha1.PathNode, id), nil, nil)

@@ -18,6 +18,9 @@ const (
 	PathNode = "/api/v1alpha1/nodes/{id}"
 	// PathNodeEvents: GET a node's history.
 	PathNodeEvents = "/api/v1alpha1/nodes/{id}/events"
+	// PathNodeExplain: GET which profile the node gets and why the
+	// others did not match.
+	PathNodeExplain = "/api/v1alpha1/nodes/{id}/explain"
 	// PathNodeAction: POST an ActionRequest to approve, reject or
 	// decommission a node ({action} is one of those words).
 	PathNodeAction = "/api/v1alpha1/nodes/{id}/{action}"
@@ -69,6 +72,31 @@ type EventList struct {
 	APIVersion string  `json:"apiVersion"`
 	Kind       string  `json:"kind"`
 	Items      []Event `json:"items"`
+}
+
+// KindProfileExplanation is the kind of a ProfileExplanation.
+const KindProfileExplanation = "ProfileExplanation"
+
+// ProfileExplanation is the answer of GET PathNodeExplain.
+type ProfileExplanation struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	NodeID     string `json:"nodeID"`
+	// Profile is the chosen profile; By how: assignment, selector or rule.
+	Profile string `json:"profile"`
+	By      string `json:"by,omitempty"`
+	// Profiles has one entry per profile, in the order they were
+	// considered.
+	Profiles []ProfileReason `json:"profiles"`
+}
+
+// ProfileReason says why one profile was or was not chosen.
+type ProfileReason struct {
+	Profile  string `json:"profile"`
+	Priority int    `json:"priority"`
+	// Result is chosen, matched, no-match or error.
+	Result string `json:"result"`
+	Reason string `json:"reason"`
 }
 
 // ActionRequest is the body of approve, reject, decommission, assign and

@@ -20,3 +20,9 @@ func (Fallback) Resolve(n registry.Node) (string, v1alpha1.NodeConfig, error) {
 
 // Has implements Profiles.
 func (Fallback) Has(name string) bool { return name == "default" }
+
+// Explain implements Profiles.
+func (Fallback) Explain(n registry.Node) (v1alpha1.ProfileExplanation, error) {
+	return v1alpha1.ProfileExplanation{Profile: "default", By: "rule",
+		Profiles: []v1alpha1.ProfileReason{{Profile: "default", Result: "chosen", Reason: "the only profile"}}}, nil
+}

@@ -59,6 +59,19 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) (any, error) {
 	return out, nil
 }
 
+func (a *API) explain(w http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := a.o.Registry.Get(r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	ex, err := a.o.Profiles.Explain(n)
+	if err != nil {
+		return nil, fail(http.StatusUnprocessableEntity, "no profile for node %s: %v", n.ID, err)
+	}
+	ex.APIVersion, ex.Kind, ex.NodeID = v1alpha1.Version, v1alpha1.KindProfileExplanation, n.ID
+	return ex, nil
+}
+
 func (a *API) forget(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if err := a.o.Registry.Forget(id); err != nil {

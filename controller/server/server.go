@@ -39,6 +39,8 @@ type Profiles interface {
 	Resolve(n registry.Node) (profile string, cfg v1alpha1.NodeConfig, err error)
 	// Has reports whether a profile of that name exists.
 	Has(name string) bool
+	// Explain says which profile the node gets and why the others do not.
+	Explain(n registry.Node) (v1alpha1.ProfileExplanation, error)
 }
 
 // Options configure the API.
@@ -91,6 +93,7 @@ func New(o Options) *API {
 	a.route("GET "+v1alpha1.PathNode, a.admin(a.getNode))
 	a.route("DELETE "+v1alpha1.PathNode, a.admin(a.forget))
 	a.route("GET "+v1alpha1.PathNodeEvents, a.admin(a.events))
+	a.route("GET "+v1alpha1.PathNodeExplain, a.admin(a.explain))
 	a.route("POST "+v1alpha1.PathNodeAction, a.admin(a.action))
 	return a
 }

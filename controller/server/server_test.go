@@ -230,6 +230,13 @@ func TestOperatorCalls(t *testing.T) {
 			return err
 		}, http.StatusNotFound},
 		{"an unknown node is 404", func() error { _, err := op.Node(ctx, "nope"); return err }, http.StatusNotFound},
+		{"explain names the profile and why", func() error {
+			ex, err := op.Explain(ctx, "n1")
+			if err == nil && (ex.Profile != "default" || ex.NodeID != "n1" || len(ex.Profiles) == 0 || ex.Profiles[0].Reason == "") {
+				t.Errorf("explanation %+v", ex)
+			}
+			return err
+		}, 0},
 		{"approving twice conflicts", func() error {
 			if _, err := op.Action(ctx, "n1", "approve", v1alpha1.ActionRequest{}); err != nil {
 				return err
