@@ -29,6 +29,7 @@ type nodesAPI interface {
 	Events(ctx context.Context, id string) ([]v1alpha1.Event, error)
 	Action(ctx context.Context, id, action string, req v1alpha1.ActionRequest) (v1alpha1.Node, error)
 	Forget(ctx context.Context, id string) error
+	Explain(ctx context.Context, id string) (v1alpha1.ProfileExplanation, error)
 }
 
 // nodesDeps is what a verb's run function works with; tests fill it with a

@@ -98,6 +98,16 @@ func (f *fakeAPI) Action(_ context.Context, id, action string, req v1alpha1.Acti
 	return *n, nil
 }
 
+func (f *fakeAPI) Explain(_ context.Context, id string) (v1alpha1.ProfileExplanation, error) {
+	if _, err := f.find(id); err != nil {
+		return v1alpha1.ProfileExplanation{}, err
+	}
+	return v1alpha1.ProfileExplanation{NodeID: id, Profile: "compute", By: "rule", Profiles: []v1alpha1.ProfileReason{
+		{Profile: "gpu-worker", Priority: 100, Result: "no-match", Reason: "rule is false"},
+		{Profile: "compute", Priority: 0, Result: "chosen", Reason: "rule matched"},
+	}}, nil
+}
+
 func (f *fakeAPI) Forget(_ context.Context, id string) error {
 	i, err := f.find(id)
 	if err != nil {

@@ -26,12 +26,14 @@ type profilesExplainFlags struct {
 	hostname  string
 	index     int
 	output    string
+	// clientConfig, for explaining a NODE through the controller.
+	clientConfig string
 }
 
 func newProfilesExplainCmd(deps profilesDeps) *cobra.Command {
 	var f profilesExplainFlags
 	cmd := &cobra.Command{
-		Use:   "explain --inventory FILE.json [--dir DIR] [--assign NAME]",
+		Use:   "explain NODE | --inventory FILE.json [--dir DIR] [--assign NAME]",
 		Short: "Say which profile a node gets, why the others lose, and what it makes of the node",
 		Long: `Run profile selection for a node's inventory and explain it: which profile
 is chosen (an operator's assignment first, then selectors, then rules by
@@ -40,26 +42,67 @@ matched and lost, did not match (and which selector or rule said no) or failed.
 Then show what the chosen profile makes of the node: hostname, labels, taints,
 kernel and k3s arguments and the disk plan with the reason for every disk.
 
-The inventory is a JSON file as "corral-agent inventory -o json" prints it.
-For now explain reads only such a file; taking a NODE from the controller's
-registry (corral profiles explain NODE) comes with the registry.`,
-		Example: `  corral-agent inventory -o json > node.json
+With NODE (an id, hostname or MAC), the controller explains the node it
+knows, with its own profile set and the node's assignment — the decision that
+made the node's configuration (needs the client configuration, as corral nodes).
+With --inventory, the CLI explains a JSON inventory file as
+"corral-agent inventory -o json" prints it, with the shipped profiles and --dir.`,
+		Example: `  corral profiles explain worker-07
+  corral-agent inventory -o json > node.json
   corral profiles explain --inventory node.json
   corral profiles explain --inventory node.json --dir /etc/corral/profiles --assign storage -o yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && f.inventory != "":
+				return errors.New("give NODE or --inventory, not both")
+			case len(args) == 1:
+				if err := profilesCheckOutput(f.output); err != nil {
+					return err
+				}
+				d, err := connect(cmd, f.clientConfig)
+				if err != nil {
+					return err
+				}
+				return runProfilesExplainNode(cmd.Context(), d, args[0], f.output, cmd.OutOrStdout())
+			case f.inventory == "":
+				return errors.New("give a NODE to explain, or --inventory FILE.json")
+			}
 			return runProfilesExplain(cmd.Context(), deps, f, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.inventory, "inventory", "", "the node's inventory, a JSON file (required)")
+	fl.StringVar(&f.inventory, "inventory", "", "the node's inventory, a JSON file (instead of NODE)")
+	fl.StringVar(&f.clientConfig, "client-config", "", "client configuration file, with NODE (default: see corral nodes --help)")
 	fl.StringVar(&f.dir, "dir", "", "directory of profile files to add to the shipped ones")
 	fl.StringVar(&f.assign, "assign", "", "explain as if an operator had assigned this profile")
 	fl.StringVar(&f.hostname, "hostname", "", "the hostname the registry knows the node by (for hostname selectors)")
 	fl.IntVar(&f.index, "index", 1, "the node's number within its profile, for {{.Index}} in hostname templates (the registry assigns it)")
 	fl.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
-	_ = cmd.MarkFlagRequired("inventory")
 	return cmd
+}
+
+// runProfilesExplainNode asks the controller to explain a node it knows.
+func runProfilesExplainNode(ctx context.Context, d *nodesDeps, ref, output string, out io.Writer) error {
+	id, err := d.resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	ex, err := d.api.Explain(ctx, id)
+	if err != nil {
+		return d.explain(err, ref)
+	}
+	if output != "table" {
+		return profilesWrite(out, output, ex)
+	}
+	tw := profilesTable(out)
+	fmt.Fprintf(tw, "Node:\t%s\n", ex.NodeID)
+	fmt.Fprintf(tw, "Profile:\t%s (by %s)\n\n", profilesDash(ex.Profile), profilesDash(ex.By))
+	fmt.Fprintln(tw, "PROFILE\tPRIORITY\tRESULT\tREASON")
+	for _, p := range ex.Profiles {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Profile, p.Priority, p.Result, p.Reason)
+	}
+	return tw.Flush()
 }
 
 // explainResult is what -o json and -o yaml print.

@@ -139,7 +139,7 @@ func TestProfilesErrors(t *testing.T) {
 	}{
 		{"an unknown assigned profile is named", []string{"explain", "--inventory", profilesInventory("qemu"), "--assign", "gpu"},
 			`unknown profile "gpu" assigned to the node; known profiles: compute, gpu-worker, storage`},
-		{"explain needs an inventory", []string{"explain"}, `required flag(s) "inventory" not set`},
+		{"explain needs a NODE or an inventory", []string{"explain"}, "give a NODE to explain, or --inventory FILE.json"},
 		{"a missing inventory file is named", []string{"explain", "--inventory", "no-such.json"},
 			"read inventory: open no-such.json: no such file or directory"},
 		{"a JSON file that is not an inventory is refused", []string{"explain", "--inventory", "../../profiles/testdata/cli/explain-build-vm.json"},
@@ -164,7 +164,7 @@ func TestProfilesExplainHelpMentionsRegistryNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"corral profiles explain NODE", "comes with the registry", "Examples:"} {
+	for _, want := range []string{"corral profiles explain worker-07", "the controller explains the node it", "--inventory", "Examples:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help does not mention %q:\n%s", want, out)
 		}
