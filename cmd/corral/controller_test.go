@@ -169,7 +169,7 @@ func TestControllerEnrollsANode(t *testing.T) {
 			t.Logf("controller log:\n%s", b)
 		}
 	})
-	startCorral(t, srv, logFile, "controller", "--config", cfg)
+	ctl := startCorral(t, srv, logFile, "controller", "--config", cfg)
 
 	clientFile := filepath.Join(dir, "state", "client.yaml")
 	var cc struct {
@@ -245,5 +245,27 @@ func TestControllerEnrollsANode(t *testing.T) {
 	wrong, _ := client.New(cc.Server, client.Trust{CAFingerprint: strings.Repeat("00", 32)}, "", dial)
 	if _, err := wrong.Register(ctx, inv, ""); err == nil || !strings.Contains(err.Error(), "pinned fingerprint") {
 		t.Errorf("an agent pinning another CA must refuse the controller: %v", err)
+	}
+
+	// Everything acknowledged survives kill -9: the approval, the
+	// credential, the CA the nodes pin and the admin token.
+	if err := ctl.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctl.Wait()
+	startCorral(t, srv, logFile, "controller", "--config", cfg)
+	for {
+		_, err := agent.WithToken(cred.Credential).Config(ctx)
+		if err == nil {
+			break
+		}
+		if client.IsStatus(err, 401) || time.Now().After(deadline.Add(20*time.Second)) {
+			t.Fatalf("after kill -9 and restart the node's credential no longer works: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n, err := op.Node(ctx, "e2e-node")
+	if err != nil || n.State != "provisioning" {
+		t.Errorf("after kill -9 and restart: %+v %v; want the node still enrolled (provisioning)", n, err)
 	}
 }
