@@ -14,8 +14,11 @@
 // It prints p50/p99/max latency per call, as the agents measured it (client
 // side: TLS, HTTP, JSON and the registry's fsynced write), the controller's
 // peak RSS (getrusage ru_maxrss of the child after it exits, cross-checked
-// with VmHWM from /proc/<pid>/status just before) and its CPU time (user +
-// system, from the child's rusage), next to the targets of issue 4.
+// with VmHWM from /proc/<pid>/status just before; the child also reports its
+// Go heap and goroutine peaks from runtime/metrics) and its CPU time (user +
+// system, from the child's rusage), next to the targets of issue 4. The
+// numbers depend on the disk under -state: every registry write is an
+// fsynced bbolt transaction.
 //
 // Everything is bounded: N agents, one -duration, then the child is stopped.
 package main
@@ -36,6 +39,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,7 +82,8 @@ type ready struct {
 	URL, Fingerprint string
 }
 
-// controller serves the API on loopback until stdin closes or SIGTERM.
+// controller serves the API on loopback until its stdin closes (the
+// driver's way to stop it) or SIGTERM.
 func controller(args []string) error {
 	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
 	state := fs.String("state", "", "state directory")
@@ -86,8 +91,10 @@ func controller(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
 	ca, err := ctlenroll.LoadOrCreateCA(filepath.Join(*state, "pki"), []string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		return err
@@ -111,9 +118,45 @@ func controller(args []string) error {
 	}
 	go func() { // the driver closes our stdin when it is done (or dies)
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		stop()
+		cancel()
 	}()
-	return api.Serve(ctx, ln, ca.Serving)
+	peaks := make(chan goMemory)
+	go func() { peaks <- sampleGoMemory(ctx) }()
+	if err := api.Serve(ctx, ln, ca.Serving); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(<-peaks)
+}
+
+// goMemory is the controller's own view of its memory (runtime/metrics),
+// peaks sampled every 250 ms, reported to the driver at exit.
+type goMemory struct {
+	// HeapObjects is live and not yet swept heap objects; GoTotal all
+	// memory the Go runtime mapped (heap, stacks, metadata), bytes.
+	HeapObjects, GoTotal uint64
+	Goroutines           uint64
+}
+
+func sampleGoMemory(ctx context.Context) goMemory {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
+	}
+	var peak goMemory
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		metrics.Read(samples)
+		peak.HeapObjects = max(peak.HeapObjects, samples[0].Value.Uint64())
+		peak.GoTotal = max(peak.GoTotal, samples[1].Value.Uint64())
+		peak.Goroutines = max(peak.Goroutines, samples[2].Value.Uint64())
+		select {
+		case <-ctx.Done():
+			return peak
+		case <-t.C:
+		}
+	}
 }
 
 type options struct {
@@ -172,7 +215,8 @@ func drive(args []string, out io.Writer) error {
 	}
 	defer child.Process.Kill() // only if we return early
 	var r ready
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&r); err != nil {
+	dec := json.NewDecoder(bufio.NewReader(stdout))
+	if err := dec.Decode(&r); err != nil {
 		return fmt.Errorf("controller did not start: %w", err)
 	}
 	fmt.Fprintf(out, "Corral registry benchmark — %s\n", time.Now().UTC().Format("2006-01-02 15:04:05 UTC"))
@@ -180,6 +224,8 @@ func drive(args []string, out io.Writer) error {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(out, "load:     %s (other work on the machine competes for the same CPUs)\n", strings.Join(strings.Fields(string(b))[:3], " "))
 	}
+	fsyncBefore := fsyncProbe(o.state)
+	fmt.Fprintf(out, "disk:     fsync of 4 KiB under the state directory, before the run: %s\n", fsyncBefore)
 	fmt.Fprintf(out, "setup:    controller pid %d at %s (auto approval, fallback profile, heartbeat %v), %d agents started over %v, run %v\n",
 		child.Process.Pid, r.URL, o.heartbeat, o.agents, o.ramp, o.duration)
 
@@ -240,8 +286,11 @@ func drive(args []string, out io.Writer) error {
 		hwm.Store(h)
 		rssNow.Store(r)
 	}
-	stdin.Close()
-	_ = child.Process.Signal(syscall.SIGTERM)
+	stdin.Close() // the controller stops when its stdin closes
+	stuck := time.AfterFunc(30*time.Second, func() { _ = child.Process.Kill() })
+	defer stuck.Stop()
+	var gm goMemory
+	gmErr := dec.Decode(&gm)
 	if err := child.Wait(); err != nil {
 		return fmt.Errorf("controller: %w", err)
 	}
@@ -267,10 +316,18 @@ func drive(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "\ncontroller (separate process, pid %d):\n", child.Process.Pid)
 	fmt.Fprintf(out, "  peak RSS   %s (rusage maxrss %s, /proc VmHWM %s; VmRSS at the end %s)  target < 128 MiB: %s\n",
 		mib(peak), mib(maxrss), mib(hwm.Load()), mib(rssNow.Load()), yes(peak < targetRSS))
+	if gmErr == nil {
+		fmt.Fprintf(out, "  Go runtime (runtime/metrics, peaks): heap objects %s, all Go-mapped memory %s, %d goroutines\n",
+			mib(int64(gm.HeapObjects)), mib(int64(gm.GoTotal)), gm.Goroutines)
+	}
+	if fi, err := os.Stat(filepath.Join(o.state, "registry.db")); err == nil {
+		fmt.Fprintf(out, "  registry.db %s (bbolt memory-maps it: its touched pages count in RSS)\n", mib(fi.Size()))
+	}
 	fmt.Fprintf(out, "  CPU time   %v user + %v system = %v over %v wall (%.0f %% of one core)\n",
 		ps.UserTime().Round(time.Millisecond), ps.SystemTime().Round(time.Millisecond), cpu.Round(time.Millisecond),
 		elapsed.Round(time.Millisecond), 100*cpu.Seconds()/elapsed.Seconds())
 	fmt.Fprintf(out, "  nodes in the registry at the end: %s\n", nodes)
+	fmt.Fprintf(out, "disk:       fsync of 4 KiB after the run: %s (before: %s)\n", fsyncProbe(o.state), fsyncBefore)
 	var own syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &own) == nil {
 		fmt.Fprintf(out, "agents' process CPU time: %v user + %v system\n",
@@ -461,6 +518,31 @@ func countNodes(path string) string {
 		}
 	}
 	return fmt.Sprintf("%d (%s)", len(nodes), strings.Join(parts, ", "))
+}
+
+// fsyncProbe times 50 writes of 4 KiB each followed by fdatasync in dir:
+// the registry's commit cost is about two of these.
+func fsyncProbe(dir string) string {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return err.Error()
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var lat []time.Duration
+	for i := range 50 {
+		start := time.Now()
+		if _, err := f.WriteAt(buf, int64(i)*4096); err != nil {
+			return err.Error()
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return err.Error()
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	return fmt.Sprintf("p50 %s, p99 %s", ms(percentile(lat, 50)), ms(percentile(lat, 99)))
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
