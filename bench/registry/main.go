@@ -40,6 +40,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,8 +89,20 @@ func controller(args []string) error {
 	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
 	state := fs.String("state", "", "state directory")
 	heartbeat := fs.Duration("heartbeat", 5*time.Second, "heartbeat interval told to nodes")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the controller here")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -166,6 +179,7 @@ type options struct {
 	heartbeat time.Duration
 	state     string
 	invRoot   string
+	profile   string
 }
 
 func drive(args []string, out io.Writer) error {
@@ -176,6 +190,7 @@ func drive(args []string, out io.Writer) error {
 	fs.DurationVar(&o.ramp, "ramp", 10*time.Second, "agents start evenly over this time (0: all at once)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 5*time.Second, "heartbeat interval the controller gives")
 	fs.StringVar(&o.state, "state", "", "controller state directory (default: a new temporary directory, removed after)")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the controller to this file")
 	fs.StringVar(&o.invRoot, "inventory", "agent/inventory/testdata/qemu-q35", "machine dump the synthetic inventories are made from")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -200,7 +215,7 @@ func drive(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "controller", "-state", o.state, "-heartbeat", o.heartbeat.String())
+	child := exec.Command(self, "controller", "-state", o.state, "-heartbeat", o.heartbeat.String(), "-cpuprofile", o.profile)
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
