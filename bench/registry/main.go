@@ -244,6 +244,7 @@ func drive(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "setup:    controller pid %d at %s (auto approval, fallback profile, heartbeat %v), %d agents started over %v, run %v\n",
 		child.Process.Pid, r.URL, o.heartbeat, o.agents, o.ramp, o.duration)
 
+	cpuBefore, ioBefore := pressure("cpu"), pressure("io")
 	st := newStats(o.agents)
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
@@ -342,6 +343,13 @@ func drive(args []string, out io.Writer) error {
 		ps.UserTime().Round(time.Millisecond), ps.SystemTime().Round(time.Millisecond), cpu.Round(time.Millisecond),
 		elapsed.Round(time.Millisecond), 100*cpu.Seconds()/elapsed.Seconds())
 	fmt.Fprintf(out, "  nodes in the registry at the end: %s\n", nodes)
+	if cpuBefore >= 0 && ioBefore >= 0 {
+		stall := func(before int64, res string) float64 {
+			return 100 * float64(pressure(res)-before) / float64(elapsed.Microseconds())
+		}
+		fmt.Fprintf(out, "machine:    during the run some task waited for a CPU %.0f %% of the time, for I/O %.0f %% (PSI; other work included)\n",
+			stall(cpuBefore, "cpu"), stall(ioBefore, "io"))
+	}
 	fmt.Fprintf(out, "disk:       fsync of 4 KiB after the run: %s (before: %s)\n", fsyncProbe(o.state), fsyncBefore)
 	var own syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &own) == nil {
@@ -533,6 +541,25 @@ func countNodes(path string) string {
 		}
 	}
 	return fmt.Sprintf("%d (%s)", len(nodes), strings.Join(parts, ", "))
+}
+
+// pressure is the "some" stall total (µs) of /proc/pressure/<res>, or -1.
+func pressure(res string) int64 {
+	b, err := os.ReadFile("/proc/pressure/" + res)
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for f := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(f, "total="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // fsyncProbe times 50 writes of 4 KiB each followed by fdatasync in dir:
