@@ -177,6 +177,9 @@ func (l *loop) call(ctx context.Context, step, state string, fn func() error) er
 
 // stop turns a final verdict into Run's result, logging it.
 func (l *loop) stop(ctx context.Context, step string, v verdict, err error) error {
+	if v == reregister && step == "register" {
+		v = invalid // registering needs no token: registering again changes nothing
+	}
 	switch v {
 	case reregister:
 		l.log.Warn(step+": the controller no longer accepts this node's token; registering again",
@@ -204,11 +207,6 @@ func (l *loop) register(ctx context.Context, inv v1alpha1.Inventory) (v1alpha1.R
 		reg, err = l.d.API.Register(ctx, inv, l.cred)
 		return err
 	})
-	if errors.Is(err, errReregister) {
-		// 401 to a request that needs no token: nothing a new
-		// registration would change.
-		return reg, fmt.Errorf("register: the controller answered 401 to a registration")
-	}
 	if err != nil {
 		return reg, err
 	}

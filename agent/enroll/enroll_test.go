@@ -3,6 +3,7 @@ package enroll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,13 +118,17 @@ func TestRunStopsLoudlyWhenRefused(t *testing.T) {
 }
 
 func TestRunDoesNotRetryABadRequest(t *testing.T) {
-	h := &harness{api: &fakeAPI{register: []error{apiErr(400)}}}
-	err := h.run(t)
-	if err == nil || !strings.Contains(err.Error(), "test says 400") {
-		t.Fatalf("Run = %v, want the controller's 400 message", err)
-	}
-	if len(h.api.calls) != 1 || len(h.clock.sleeps) != 0 {
-		t.Errorf("a 400 was retried: calls %q, waits %v", h.api.calls, h.clock.sleeps)
+	for _, code := range []int{400, 401, 409, 413} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			h := &harness{api: &fakeAPI{register: []error{apiErr(code)}}}
+			err := h.run(t)
+			if want := fmt.Sprintf("register: controller: %d", code); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run = %v, want %q and the controller's message", err, want)
+			}
+			if len(h.api.calls) != 1 || len(h.clock.sleeps) != 0 {
+				t.Errorf("a %d to register was retried: calls %q, waits %v", code, h.api.calls, h.clock.sleeps)
+			}
+		})
 	}
 }
 
