@@ -258,3 +258,45 @@ func TestRunSaysWhereTheControllerSettingsComeFrom(t *testing.T) {
 		})
 	}
 }
+
+// failCounter cancels the run after n failed registrations.
+type failCounter struct {
+	enroll.API
+	n      int
+	cancel context.CancelFunc
+}
+
+func (f *failCounter) Register(ctx context.Context, inv api.Inventory, cred string) (api.RegisterResponse, error) {
+	r, err := f.API.Register(ctx, inv, cred)
+	if err != nil {
+		if f.n--; f.n == 0 {
+			f.cancel()
+		}
+	}
+	return r, err
+}
+
+func TestRunWithTheWrongCAFingerprintRetriesAndSaysWhy(t *testing.T) {
+	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var logs syncBuffer
+	err := runAgent(ctx, runFlags{api: ctl.URL, ca: strings.Repeat("0", 64), root: dump}, runDeps{
+		pid: 4242, clock: fastClock{},
+		wrap: func(a enroll.API) enroll.API { return &failCounter{API: a, n: 3, cancel: cancel} },
+	}, &logs)
+	t.Logf("agent log:\n%s", logs.String())
+	if err != nil {
+		t.Fatalf("runAgent = %v, want nil after cancel", err)
+	}
+	// The third failure cancels the run, so two retries are logged.
+	if n := strings.Count(logs.String(), "register failed; retrying"); n != 2 {
+		t.Errorf("%d retries logged, want 2", n)
+	}
+	if !strings.Contains(logs.String(), "does not match the pinned fingerprint") {
+		t.Error("the log does not say that the controller's CA is not the pinned one")
+	}
+	if nodes, err := ctl.Registry.List(); err != nil || len(nodes) != 0 {
+		t.Errorf("the controller recorded %d nodes (%v) from an agent that refused to trust it", len(nodes), err)
+	}
+}
