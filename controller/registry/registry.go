@@ -144,6 +144,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
+	// Registrations and heartbeats of many nodes arrive together: Batch
+	// lets one fsync cover them, and a short delay keeps a lone write quick.
+	// (Batch may run a function twice; every function here re-reads what it
+	// changes inside its transaction, so that is harmless.)
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db, now: time.Now}
 	for _, o := range opts {
 		o(s)
@@ -199,7 +204,7 @@ func (s *Store) Register(inv *v1alpha1.Inventory) (n Node, created bool, err err
 	if id == "" {
 		return Node{}, false, errors.New("inventory has no node id")
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		now := s.now()
 		old, ok, err := get(tx, id)
 		if err != nil {
@@ -308,7 +313,7 @@ func (s *Store) MarkLost(after time.Duration) ([]string, error) {
 
 func (s *Store) update(id string, fn func(tx *bolt.Tx, n *Node) error) (Node, error) {
 	var n Node
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		old, ok, err := get(tx, id)
 		if err != nil {
 			return err
