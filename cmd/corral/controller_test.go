@@ -53,6 +53,35 @@ func startCorral(t *testing.T, ns *testnet.NS, logFile string, args ...string) *
 	return cmd
 }
 
+// controllerLab is a controller namespace (prov0, 10.10.0.1/24) and a client
+// namespace (eth0, cliCIDR or no address) joined by a veth, with a config in
+// a scratch directory whose controller log is printed if the test fails.
+type controllerLab struct {
+	srv, cli      *testnet.NS
+	dir, cfg, log string
+}
+
+func newControllerLab(t *testing.T, label, cliCIDR string) *controllerLab {
+	t.Helper()
+	l := &controllerLab{srv: testnet.New(t, label+"srv"), cli: testnet.New(t, label+"cli"), dir: t.TempDir()}
+	testnet.Veth(t, l.srv, "prov0", "10.10.0.1/24", l.cli, "eth0", cliCIDR)
+	l.cfg = writeConfig(t, l.dir)
+	l.log = filepath.Join(l.dir, "controller.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(l.log)
+			t.Logf("controller log:\n%s", b)
+		}
+	})
+	return l
+}
+
+// start runs `corral controller` in the lab.
+func (l *controllerLab) start(t *testing.T) *exec.Cmd {
+	t.Helper()
+	return startCorral(t, l.srv, l.log, "controller", "--config", l.cfg)
+}
+
 func writeConfig(t *testing.T, dir string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`apiVersion: corral.io/v1alpha1
@@ -105,19 +134,9 @@ func udhcpc(t *testing.T, ns *testnet.NS, want string) string {
 // asking for it gets a different one, the owner gets it back.
 func TestLeaseSurvivesKill9(t *testing.T) {
 	testnet.RequireCommands(t, "busybox")
-	srv, cli := testnet.New(t, "ksrv"), testnet.New(t, "kcli")
-	testnet.Veth(t, srv, "prov0", "10.10.0.1/24", cli, "eth0", "")
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir)
-	logFile := filepath.Join(dir, "controller.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("controller log:\n%s", b)
-		}
-	})
-
-	first := startCorral(t, srv, logFile, "controller", "--config", cfg)
+	l := newControllerLab(t, "k", "")
+	cli := l.cli
+	first := l.start(t)
 	owner := cli.HardwareAddr("eth0").String()
 	held := udhcpc(t, cli, "")
 
@@ -125,7 +144,7 @@ func TestLeaseSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	startCorral(t, srv, logFile, "controller", "--config", cfg)
+	l.start(t)
 
 	cli.MustIP("link", "set", "eth0", "address", "52:54:00:99:99:99")
 	if other := udhcpc(t, cli, held); other == held {
@@ -158,18 +177,9 @@ func TestBadConfigIsRefusedNamingTheField(t *testing.T) {
 // it serves: registration under the manual policy, approval with the admin
 // token, then the node's credential and configuration.
 func TestControllerEnrollsANode(t *testing.T) {
-	srv, cli := testnet.New(t, "esrv"), testnet.New(t, "ecli")
-	testnet.Veth(t, srv, "prov0", "10.10.0.1/24", cli, "eth0", "10.10.0.50/24")
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir)
-	logFile := filepath.Join(dir, "controller.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("controller log:\n%s", b)
-		}
-	})
-	ctl := startCorral(t, srv, logFile, "controller", "--config", cfg)
+	l := newControllerLab(t, "e", "10.10.0.50/24")
+	cli, dir := l.cli, l.dir
+	ctl := l.start(t)
 
 	clientFile := filepath.Join(dir, "state", "client.yaml")
 	var cc struct {
@@ -253,7 +263,7 @@ func TestControllerEnrollsANode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = ctl.Wait()
-	startCorral(t, srv, logFile, "controller", "--config", cfg)
+	l.start(t)
 	for {
 		_, err := agent.WithToken(cred.Credential).Config(ctx)
 		if err == nil {

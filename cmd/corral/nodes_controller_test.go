@@ -14,25 +14,15 @@ import (
 	"corral.io/corral/api/client"
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/clientconfig"
-	"corral.io/corral/internal/testnet"
 )
 
 // TestNodesCLIWithTheRealController starts `corral controller`, and runs
 // `corral nodes` as separate processes with nothing but the client
 // configuration the controller wrote at first start.
 func TestNodesCLIWithTheRealController(t *testing.T) {
-	srv, cli := testnet.New(t, "nsrv"), testnet.New(t, "ncli")
-	testnet.Veth(t, srv, "prov0", "10.10.0.1/24", cli, "eth0", "10.10.0.50/24")
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir)
-	logFile := filepath.Join(dir, "controller.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("controller log:\n%s", b)
-		}
-	})
-	startCorral(t, srv, logFile, "controller", "--config", cfg)
+	l := newControllerLab(t, "n", "10.10.0.50/24")
+	srv, cli, dir := l.srv, l.cli, l.dir
+	l.start(t)
 
 	clientFile := filepath.Join(dir, "state", "client.yaml")
 	deadline := time.Now().Add(20 * time.Second)
