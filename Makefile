@@ -38,7 +38,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 
 ci: lint test fuzz ## what CI runs
 
-demo: build testimage ## start the controller in a throwaway namespace and boot real DHCP/TFTP/HTTP clients against it
+demo: build testimage ## the controller in a throwaway namespace: real DHCP/TFTP/HTTP clients, an agent enrolling, a QEMU VM booting
 	bash hack/demo.sh
 
 bench-dhcp: build ## perfdhcp against Corral and Kea, side by side

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (sudo make demo): it creates network namespaces" >&2; exit 1; }
-[[ -x bin/corral ]] || { echo "demo: bin/corral is missing: run make build" >&2; exit 1; }
+[[ -x bin/corral && -x bin/corral-agent ]] || { echo "demo: bin/corral or bin/corral-agent is missing: run make build" >&2; exit 1; }
 
 id=$$
 srv=corral-demo-srv-$id
@@ -89,7 +89,32 @@ else
 fi
 
 step "iPXE asks for its script: GET /boot.ipxe?mac=52:54:00:12:34:56"
-ip netns exec "$cli" curl -fsS 'http://10.10.0.1:8080/boot.ipxe?mac=52:54:00:12:34:56' | sed 's/^/    /'
+ip netns exec "$cli" curl -fsS 'http://10.10.0.1:8080/boot.ipxe?mac=52:54:00:12:34:56' > "$work/boot.ipxe"
+sed 's/^/    /' "$work/boot.ipxe"
+
+step "corral-agent run: this machine enrols over HTTPS, pinning the CA from the script's corral.ca="
+api=$(grep -o 'corral.api=[^ ]*' "$work/boot.ipxe" | head -1 | cut -d= -f2)
+ca=$(grep -o 'corral.ca=[^ ]*' "$work/boot.ipxe" | head -1 | cut -d= -f2)
+# This namespace has no physical NIC and this VM no DMI serial, so the agent
+# reads a recorded QEMU machine (agent/inventory/testdata) to have an identity.
+ip netns exec "$cli" bin/corral-agent run --root agent/inventory/testdata/qemu-q35 --api "$api" --ca-fingerprint "$ca" --backoff-max 2s > "$work/agent.log" 2>&1 &
+nodes() { ip netns exec "$cli" bin/corral nodes --client-config "$work/state/client.yaml" "$@"; }
+for _ in $(seq 100); do grep -q "waiting for an operator" "$work/agent.log" && break; sleep 0.2; done
+grep -m1 "waiting for an operator" "$work/agent.log" | sed 's/^/    agent: /' || { cat "$work/agent.log"; exit 1; }
+echo "    \$ corral nodes list      (the policy is manual: the node waits)"
+nodes list | sed 's/^/    /'
+node=$(nodes list -o json | grep -o '"id": *"[^"]*"' | head -1 | cut -d'"' -f4)
+echo "    \$ corral nodes approve $node --reason demo"
+nodes approve "$node" --reason demo | sed 's/^/    /'
+for _ in $(seq 100); do grep -q "heartbeating" "$work/agent.log" && break; sleep 0.2; done
+grep -E "credential|configuration received|heartbeating" "$work/agent.log" | sed 's/^/    agent: /'
+for _ in $(seq 50); do nodes list | grep -q ready && break; sleep 0.2; done
+echo "    \$ corral nodes list"
+nodes list | sed 's/^/    /'
+echo "    \$ corral profiles explain $node"
+ip netns exec "$cli" bin/corral profiles explain "$node" --client-config "$work/state/client.yaml" | sed 's/^/    /'
+echo "    \$ corral nodes events $node"
+nodes events "$node" | sed 's/^/    /'
 
 if [[ -f $work/state/images/demo/vmlinuz ]] && command -v qemu-system-x86_64 >/dev/null; then
 	step "QEMU (SeaBIOS + iPXE ROM, -accel tcg) boots from the network; serial console follows"

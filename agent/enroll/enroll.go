@@ -125,6 +125,11 @@ func (l *loop) run(ctx context.Context) error {
 // enroll is one pass: register, await approval, configure, heartbeat.
 func (l *loop) enroll(ctx context.Context) error {
 	inv := l.d.Inventory()
+	if inv.Identity.NodeID == "" {
+		// Nothing to register as: retrying cannot help, and the controller
+		// would only refuse it.
+		return errors.New("this machine has no stable identity (no valid DMI system UUID, no board or chassis serial, no physical NIC with a permanent MAC; see docs/inventory.md): it cannot enrol")
+	}
 	if l.node == "" {
 		l.node = inv.Identity.NodeID
 	}

@@ -258,3 +258,22 @@ func TestRunStopsPromptlyWhenCancelled(t *testing.T) {
 		})
 	}
 }
+
+func TestRunWithoutAnIdentityStopsBeforeCallingTheController(t *testing.T) {
+	f := &fakeAPI{}
+	err := Run(t.Context(), Deps{
+		API: f,
+		Inventory: func() *v1alpha1.Inventory {
+			inv := testInventory()
+			inv.Identity.NodeID = ""
+			return inv
+		},
+		Clock: &fakeClock{now: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no stable identity") {
+		t.Fatalf("err = %v, want one about the missing identity", err)
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("the controller was called: %v", f.calls)
+	}
+}
