@@ -1,0 +1,27 @@
+package netup
+
+import (
+	"net"
+	"strings"
+
+	"corral.io/corral/agent/inventory"
+)
+
+// BootMAC returns the MAC address named by BOOTIF= on a kernel command line
+// (/proc/cmdline), nil when there is none. The value is parsed by
+// inventory.ParseBootIF, so both report the same boot NIC.
+func BootMAC(cmdline string) (net.HardwareAddr, error) {
+	val, found := "", false
+	for _, f := range strings.Fields(cmdline) {
+		if f == "--" { // what follows belongs to init
+			break
+		}
+		if v, ok := strings.CutPrefix(f, "BOOTIF="); ok {
+			val, found = v, true // the last occurrence wins, as in the kernel
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	return inventory.ParseBootIF(val)
+}
