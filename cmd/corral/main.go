@@ -35,5 +35,6 @@ Start the controller with:  corral controller --config /etc/corral/controller.ya
 	root.AddCommand(newControllerCmd())
 	root.AddCommand(newNodesCmd())
 	root.AddCommand(newProfilesCmd())
+	root.AddCommand(newImageCmd())
 	return root
 }

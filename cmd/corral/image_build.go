@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"corral.io/corral/image"
+)
+
+// imageDeps is what the image commands take from outside.
+type imageDeps struct {
+	// build builds an image (image.BuildInitramfs).
+	build func(image.Options) (image.Manifest, error)
+	// log receives progress lines.
+	log io.Writer
+	// epoch reads SOURCE_DATE_EPOCH.
+	epoch func() (int64, error)
+}
+
+func defaultImageDeps() imageDeps {
+	return imageDeps{build: image.BuildInitramfs, log: os.Stderr, epoch: image.SourceDateEpoch}
+}
+
+type imageBuildFlags struct {
+	kernelDir string
+	agent     string
+	out       string
+	version   string
+	pciIDs    string
+	modules   []string
+}
+
+func newImageBuildCmd(deps imageDeps) *cobra.Command {
+	var f imageBuildFlags
+	cmd := &cobra.Command{
+		Use:   "build --kernel-dir DIR --agent PATH --out DIR",
+		Short: "Build the kernel, initramfs and manifest of a node image",
+		Long: `Build a node image into the output directory:
+
+  vmlinuz        the kernel, copied from the kernel directory
+  initrd.img     gzip'ed cpio: corral-agent as /init, the shared libraries it
+                 needs, the kernel modules for network and disks with their
+                 dependencies, pci.ids
+  manifest.json  image version, kernel version, sha256 and size of each file,
+                 and the digests of the inputs
+
+The kernel directory is a Debian linux-image package unpacked with dpkg -x
+and depmod run on it; image/fetch-kernel.sh makes one and prints its path.
+The build is reproducible: the same inputs, version and SOURCE_DATE_EPOCH
+(the mtime of every initramfs file, default 0) give byte-identical files.
+When the output directory already holds an image built from the same inputs,
+nothing is rebuilt. Progress goes to stderr.`,
+		Example: `  corral image build --kernel-dir "$(image/fetch-kernel.sh)" \
+      --agent bin/corral-agent --out .cache/image/0.1.0 --version 0.1.0
+  make image`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runImageBuild(cmd.Context(), deps, f, cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kernelDir, "kernel-dir", "", "unpacked Debian kernel package (boot/vmlinuz-*, lib/modules/*)")
+	fl.StringVar(&f.agent, "agent", "", "the corral-agent binary, /init in the initramfs")
+	fl.StringVar(&f.out, "out", "", "output directory")
+	fl.StringVar(&f.version, "version", "dev", "image version recorded in the manifest")
+	fl.StringVar(&f.pciIDs, "pci-ids", image.DefaultPCIIDs, "pci.ids to include; left out when absent")
+	fl.StringSliceVar(&f.modules, "modules", nil, "kernel modules to include, with their dependencies (default: network, disk and filesystem drivers a server needs)")
+	return cmd
+}
+
+func runImageBuild(_ context.Context, deps imageDeps, f imageBuildFlags, out io.Writer) error {
+	var missing []error
+	for _, fv := range [][2]string{{"--kernel-dir", f.kernelDir}, {"--agent", f.agent}, {"--out", f.out}, {"--version", f.version}} {
+		if fv[1] == "" {
+			missing = append(missing, fmt.Errorf("%s is required", fv[0]))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("image build: %w (see corral image build --help)", errors.Join(missing...))
+	}
+	epoch, err := deps.epoch()
+	if err != nil {
+		return err
+	}
+	m, err := deps.build(image.Options{
+		KernelDir:       f.kernelDir,
+		Agent:           f.agent,
+		OutDir:          f.out,
+		Version:         f.version,
+		Modules:         f.modules,
+		PCIIDs:          f.pciIDs,
+		SourceDateEpoch: epoch,
+		Log:             slog.New(slog.NewTextHandler(deps.log, nil)),
+	})
+	if err != nil {
+		return fmt.Errorf("image build: %w", err)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "image %s, kernel %s", m.Version, m.Kernel.Version)
+	if m.Kernel.PackageVersion != "" {
+		fmt.Fprintf(tw, " (%s %s)", m.Kernel.Package, m.Kernel.PackageVersion)
+	}
+	fmt.Fprintf(tw, ", %d modules, %d libraries\n", len(m.Initramfs.Modules), len(m.Initramfs.Libraries))
+	fmt.Fprintln(tw, "FILE\tSIZE\tSHA256")
+	for _, a := range m.Artifacts {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", a.Name, a.Size, a.SHA256)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"corral.io/corral/image"
+)
+
+func TestImageBuildWritesTheImageAndSaysWhat(t *testing.T) {
+	kernel := t.TempDir()
+	for name, content := range map[string]string{
+		"boot/vmlinuz-6.1.0-99-amd64":                             "kernel",
+		"lib/modules/6.1.0-99-amd64/modules.dep":                  "kernel/drivers/block/loop.ko:\n",
+		"lib/modules/6.1.0-99-amd64/kernel/drivers/block/loop.ko": "module",
+	} {
+		p := filepath.Join(kernel, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outDir := t.TempDir()
+	var logs, out bytes.Buffer
+	deps := defaultImageDeps()
+	deps.log = &logs
+	deps.epoch = func() (int64, error) { return 0, nil }
+	cmd := newImageBuildCmd(deps)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--kernel-dir", kernel, "--agent", "/bin/ls", "--out", outDir, "--version", "0.1.0", "--modules", "loop", "--pci-ids", filepath.Join(kernel, "none")})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	t.Log(logs.String())
+	for _, want := range []string{"image 0.1.0, kernel 6.1.0-99-amd64, 1 modules", "initrd.img", "vmlinuz"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not contain %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "pci.ids not found") {
+		t.Errorf("no warning about the missing pci.ids in the log:\n%s", logs.String())
+	}
+	if _, err := image.ReadManifest(filepath.Join(outDir, image.ManifestFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestImageBuildNamesEveryMissingFlag(t *testing.T) {
+	root := newRoot()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"image", "build", "--version", ""})
+	err := root.Execute()
+	if err == nil {
+		t.Fatal("image build without flags succeeded")
+	}
+	for _, flag := range []string{"--kernel-dir", "--agent", "--out", "--version"} {
+		if !strings.Contains(err.Error(), flag) {
+			t.Errorf("error does not name %s: %v", flag, err)
+		}
+	}
+}
