@@ -53,6 +53,9 @@ func ParseModulesDep(b []byte) (map[string]Module, error) {
 			return nil, fmt.Errorf("modules.dep line %d: want \"path: deps\": %q", n, line)
 		}
 		m := Module{Name: ModuleName(path), Path: path, Deps: strings.Fields(deps)}
+		if m.Name == "" || m.Name == "." {
+			return nil, fmt.Errorf("modules.dep line %d: %q names no module", n, path)
+		}
 		out[m.Name] = m
 	}
 	if err := sc.Err(); err != nil {
@@ -72,7 +75,10 @@ func LoadOrder(dep map[string]Module, names []string) (paths []string, missing [
 		}
 	}
 	for _, n := range names {
-		m, ok := dep[ModuleName(n)]
+		m, ok := dep[n]
+		if !ok {
+			m, ok = dep[ModuleName(n)]
+		}
 		if !ok {
 			missing = append(missing, n)
 			continue
