@@ -133,7 +133,9 @@ func (l *lab) netup(t *testing.T, cfg Config) (*Result, error) {
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = filepath.Join(t.TempDir(), "resolv.conf")
 	}
-	cfg.CarrierTimeout = 10 * time.Second
+	if cfg.CarrierTimeout == 0 {
+		cfg.CarrierTimeout = 10 * time.Second
+	}
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = 2 * time.Second
 	}
@@ -260,5 +262,14 @@ func TestLabNoDHCPServerGivesUpAfterBoundedAttempts(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}
+	}
+}
+
+func TestLabNoCarrierGivesUpNamingTheInterface(t *testing.T) {
+	l := newLab(t, "nc")
+	l.srv.MustIP("link", "set", "prov0", "down") // the switch port is dead
+	_, err := l.netup(t, Config{BootMAC: l.mac, CarrierTimeout: 500 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no carrier on eth0 after 500ms") {
+		t.Errorf("err %v, want one saying eth0 had no carrier after 500ms", err)
 	}
 }

@@ -98,7 +98,7 @@ func (r *Result) Addr() netip.Prefix { return r.Plan.Addr }
 // Server is the DHCP server that gave the lease.
 func (r *Result) Server() netip.Addr { return r.Plan.Server }
 
-func (c *Config) defaults() error {
+func (c *Config) defaults() {
 	if c.Candidate == nil {
 		c.Candidate = Physical
 	}
@@ -129,14 +129,6 @@ func (c *Config) defaults() error {
 	if c.poll <= 0 {
 		c.poll = 100 * time.Millisecond
 	}
-	if c.Netlink == nil {
-		h, err := NewNetlink()
-		if err != nil {
-			return err
-		}
-		c.Netlink = h
-	}
-	return nil
 }
 
 // Run brings up the boot NIC and returns what it configured. Netlink and
@@ -144,11 +136,14 @@ func (c *Config) defaults() error {
 // namespace). It gives up, with an error saying what it waited for, after
 // CarrierTimeout without carrier or Attempts DHCP exchanges without a lease.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	if c, ok := cfg.Netlink.(interface{ Close() }); ok && cfg.Netlink != nil {
-		defer c.Close()
+	cfg.defaults()
+	if cfg.Netlink == nil {
+		h, err := NewNetlink()
+		if err != nil {
+			return nil, err
+		}
+		defer h.Close()
+		cfg.Netlink = h
 	}
 	links, err := cfg.Netlink.Links()
 	if err != nil {

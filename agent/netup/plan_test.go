@@ -3,6 +3,7 @@ package netup
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -157,4 +158,41 @@ func TestBootMAC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPlanFromLease feeds arbitrary DHCP packets to the lease decisions: no
+// panic, and whatever is accepted is safe to apply and to write.
+func FuzzPlanFromLease(f *testing.F) {
+	seed, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeAck), dhcpv4.WithYourIP(net.ParseIP("10.10.0.100")),
+		dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32))), dhcpv4.WithOption(dhcpv4.OptRouter(net.ParseIP("10.10.0.1"))),
+		dhcpv4.WithOption(dhcpv4.OptDNS(net.ParseIP("10.10.0.1"))), dhcpv4.WithOption(dhcpv4.OptDomainName("lab.corral")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, []byte{5, 220})))
+	f.Add(seed.ToBytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		p, err := planFromLease(m)
+		if err != nil {
+			return
+		}
+		if !p.Addr.IsValid() || !p.Addr.Addr().Is4() || p.Addr.Bits() == 0 {
+			t.Errorf("accepted address %v", p.Addr)
+		}
+		if p.Gateway.IsValid() && !p.Addr.Masked().Contains(p.Gateway) {
+			t.Errorf("gateway %s outside %s", p.Gateway, p.Addr)
+		}
+		if p.MTU != 0 && p.MTU < minMTU {
+			t.Errorf("MTU %d", p.MTU)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(string(ResolvConf(p)), "\n"), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "search ") && !strings.HasPrefix(line, "nameserver ") {
+				t.Errorf("resolv.conf line %q", line)
+			}
+			if !strings.HasPrefix(line, "#") && strings.Count(line, " ") > 1 {
+				t.Errorf("resolv.conf line %q has more than one value", line)
+			}
+		}
+	})
 }
