@@ -90,7 +90,7 @@ func (h *Handle) Apply(l Link, p Plan) error {
 }
 
 // DialNclient4 opens an nclient4 client (a raw socket bound to the link) in
-// the calling thread's network namespace. nclient4 retries are off: Run
+// the calling thread's network namespace. nclient4 retries are off: Up
 // retries with backoff itself.
 func DialNclient4(l Link, timeout time.Duration) (DHCPClient, error) {
 	c, err := nclient4.New(l.Name, nclient4.WithTimeout(timeout), nclient4.WithRetry(1))

@@ -124,7 +124,7 @@ api:
 	})
 }
 
-// netup runs Run inside the node namespace with short, test-sized waits.
+// netup runs Up inside the node namespace with short, test-sized waits.
 func (l *lab) netup(t *testing.T, cfg Config) (*Result, error) {
 	t.Helper()
 	if cfg.Logger == nil {
@@ -147,7 +147,7 @@ func (l *lab) netup(t *testing.T, cfg Config) (*Result, error) {
 	var res *Result
 	err := l.node.Do(func() error {
 		var err error
-		res, err = Run(ctx, cfg)
+		res, err = Up(ctx, cfg)
 		return err
 	})
 	return res, err

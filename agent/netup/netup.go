@@ -131,11 +131,11 @@ func (c *Config) defaults() {
 	}
 }
 
-// Run brings up the boot NIC and returns what it configured. Netlink and
+// Up brings up the boot NIC and returns what it configured. Netlink and
 // DHCP sockets are opened on the calling goroutine (its thread's network
 // namespace). It gives up, with an error saying what it waited for, after
 // CarrierTimeout without carrier or Attempts DHCP exchanges without a lease.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+func Up(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	if cfg.Netlink == nil {
 		h, err := NewNetlink()

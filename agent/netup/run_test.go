@@ -125,7 +125,7 @@ var machine = []Link{
 func TestRunWithoutBootIFFirstLeaseWins(t *testing.T) {
 	nl := &fakeNetlink{links: machine, carrierAfter: 2}
 	d := &fakeDHCP{acks: map[string]*dhcpv4.DHCPv4{"eno2": ack(t, "10.10.0.50", dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)))}}
-	res, err := Run(context.Background(), testConfig(t, nl, d))
+	res, err := Up(context.Background(), testConfig(t, nl, d))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRunBootIFUsesOnlyThatInterface(t *testing.T) {
 	}}
 	cfg := testConfig(t, nl, d)
 	cfg.BootMAC = mac("52:54:00:00:00:02")
-	res, err := Run(context.Background(), cfg)
+	res, err := Up(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestRunErrorsSayWhatWasWaitedFor(t *testing.T) {
 			cfg := testConfig(t, nl, d)
 			cfg.CarrierTimeout = 30 * time.Millisecond
 			cfg.BootMAC = mac(tc.boot)
-			_, err := Run(context.Background(), cfg)
+			_, err := Up(context.Background(), cfg)
 			if err == nil {
 				t.Fatal("succeeded")
 			}
@@ -185,6 +185,9 @@ func TestRunErrorsSayWhatWasWaitedFor(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+			if n := d.tries["eno1"]; n > cfg.Attempts {
+				t.Errorf("%d DHCP exchanges, want at most %d", n, cfg.Attempts)
 			}
 		})
 	}
