@@ -165,3 +165,32 @@ func FuzzParseModulesDep(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadModulesRealSyscallRefusesGarbage goes through finit_module(2) with
+// files that are not modules: the kernel refuses them (ENOEXEC, EPERM without
+// CAP_SYS_MODULE, …), so nothing on the host changes, and the error names
+// the module.
+func TestLoadModulesRealSyscallRefusesGarbage(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"modules.dep":                    "kernel/corral_garbage.ko:\nkernel/corral_garbage_xz.ko.xz:\n",
+		"kernel/corral_garbage.ko":       "not an ELF module",
+		"kernel/corral_garbage_xz.ko.xz": "not xz either",
+	}
+	for p, s := range files {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := LoadModules(ModuleOptions{Dir: dir, Sys: t.TempDir(), Names: []string{"corral_garbage", "corral-garbage-xz"}})
+	t.Logf("kernel said: %v", err)
+	for _, name := range []string{"load module corral_garbage:", "load module corral_garbage_xz:"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("err %v, want one containing %q", err, name)
+		}
+	}
+	if len(rep.Loaded) != 0 {
+		t.Errorf("loaded %v", rep.Loaded)
+	}
+}
