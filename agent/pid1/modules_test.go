@@ -10,10 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testdata/modules.dep is written in the shape of a Debian kernel's
-// modules.dep (xz-compressed modules, paths relative to the modules
-// directory), with virtio_net's and nvme's real dependency chains; one
-// uncompressed module checks that no decompression is asked for it.
+// testdata/modules.dep holds the lines of Debian bookworm's 6.1.0-56-amd64
+// modules.dep for virtio_net, nvme, e1000e, overlay, squashfs and all they
+// need; testdata/modules.builtin the first lines of its modules.builtin.
+// That kernel ships its modules uncompressed; compressed names are added
+// where a test needs them.
 
 func TestModuleName(t *testing.T) {
 	for in, want := range map[string]string{
@@ -43,13 +44,13 @@ func readDep(t *testing.T) map[string]Module {
 
 func TestParseModulesDep(t *testing.T) {
 	dep := readDep(t)
-	want := Module{Name: "virtio_net", Path: "kernel/drivers/net/virtio_net.ko.xz",
-		Deps: []string{"kernel/drivers/net/net_failover.ko.xz", "kernel/net/core/failover.ko.xz"}}
+	want := Module{Name: "virtio_net", Path: "kernel/drivers/net/virtio_net.ko",
+		Deps: []string{"kernel/drivers/net/net_failover.ko", "kernel/net/core/failover.ko", "kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"}}
 	if d := cmp.Diff(want, dep["virtio_net"]); d != "" {
 		t.Errorf("virtio_net (-want +got):\n%s", d)
 	}
-	if len(dep) != 8 {
-		t.Errorf("got %d modules, want 8", len(dep))
+	if len(dep) != 15 {
+		t.Errorf("got %d modules, want 15", len(dep))
 	}
 	if _, err := ParseModulesDep([]byte("ok.ko:\nno colon here\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("malformed line: err %v, want one naming line 2", err)
@@ -59,11 +60,18 @@ func TestParseModulesDep(t *testing.T) {
 func TestLoadOrder(t *testing.T) {
 	paths, missing := LoadOrder(readDep(t), []string{"virtio_net", "nvme", "net_failover", "ice"})
 	want := []string{
-		"kernel/net/core/failover.ko.xz", // dependencies first, last listed first (as modprobe)
-		"kernel/drivers/net/net_failover.ko.xz",
-		"kernel/drivers/net/virtio_net.ko.xz",
-		"kernel/drivers/nvme/host/nvme-core.ko.xz",
-		"kernel/drivers/nvme/host/nvme.ko.xz",
+		"kernel/drivers/virtio/virtio_ring.ko", // dependencies first, last listed first (as modprobe)
+		"kernel/drivers/virtio/virtio.ko",
+		"kernel/net/core/failover.ko",
+		"kernel/drivers/net/net_failover.ko",
+		"kernel/drivers/net/virtio_net.ko",
+		"kernel/crypto/crct10dif_common.ko",
+		"kernel/lib/crc64.ko",
+		"kernel/lib/crc-t10dif.ko",
+		"kernel/lib/crc64-rocksoft.ko",
+		"kernel/block/t10-pi.ko",
+		"kernel/drivers/nvme/host/nvme-core.ko",
+		"kernel/drivers/nvme/host/nvme.ko",
 	}
 	if d := cmp.Diff(want, paths); d != "" {
 		t.Errorf("order (-want +got):\n%s", d)
@@ -76,8 +84,15 @@ func TestLoadOrder(t *testing.T) {
 func TestLoadModules(t *testing.T) {
 	dir, sys := t.TempDir(), t.TempDir()
 	dep, _ := os.ReadFile("testdata/modules.dep")
-	files := map[string]string{"modules.dep": string(dep), "modules.builtin": "kernel/drivers/block/loop.ko\n"}
-	for _, m := range readDep(t) {
+	builtin, _ := os.ReadFile("testdata/modules.builtin")
+	// A compressed module, as newer Debian kernels ship them.
+	dep = append(dep, "kernel/drivers/net/ethernet/intel/ice/ice.ko.xz:\n"...)
+	files := map[string]string{"modules.dep": string(dep), "modules.builtin": string(builtin)}
+	parsed, err := ParseModulesDep(dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range parsed {
 		files[m.Path] = "module " + m.Name
 	}
 	for p, s := range files {
@@ -88,15 +103,18 @@ func TestLoadModules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// failover is loaded already; overlay loads concurrently elsewhere (EEXIST).
-	if err := os.MkdirAll(filepath.Join(sys, "module", "failover"), 0o755); err != nil {
-		t.Fatal(err)
+	// virtio and virtio_ring are loaded already; overlay is loaded
+	// concurrently by something else (EEXIST).
+	for _, m := range []string{"virtio", "virtio_ring"} {
+		if err := os.MkdirAll(filepath.Join(sys, "module", m), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var calls []string
 	fake := func(f *os.File, compressed bool) error {
 		b, _ := os.ReadFile(f.Name())
 		name := strings.TrimPrefix(string(b), "module ")
-		if compressed != strings.HasSuffix(f.Name(), ".xz") {
+		if compressed != strings.HasSuffix(f.Name(), ".ko.xz") {
 			t.Errorf("%s: compressed=%v", f.Name(), compressed)
 		}
 		calls = append(calls, name)
@@ -109,16 +127,16 @@ func TestLoadModules(t *testing.T) {
 		return nil
 	}
 	rep, err := LoadModules(ModuleOptions{Dir: dir, Sys: sys, Finit: fake,
-		Names: []string{"loop", "virtio_net", "overlay", "squashfs", "ixgbe", "e1000e"}})
+		Names: []string{"zswap", "virtio_net", "overlay", "squashfs", "ixgbe", "e1000e", "ice"}})
 	if err == nil || !strings.Contains(err.Error(), "load module e1000e") {
 		t.Errorf("err %v, want one naming e1000e", err)
 	}
-	if d := cmp.Diff([]string{"net_failover", "virtio_net", "overlay", "squashfs", "e1000e"}, calls); d != "" {
+	if d := cmp.Diff([]string{"failover", "net_failover", "virtio_net", "overlay", "squashfs", "e1000e", "ice"}, calls); d != "" {
 		t.Errorf("finit calls (-want +got):\n%s", d)
 	}
 	want := ModuleReport{
-		Loaded:  []string{"net_failover", "virtio_net", "squashfs"},
-		Present: []string{"loop", "failover", "overlay"},
+		Loaded:  []string{"failover", "net_failover", "virtio_net", "squashfs", "ice"},
+		Present: []string{"zswap", "virtio_ring", "virtio", "overlay"},
 		Missing: []string{"ixgbe"},
 	}
 	if d := cmp.Diff(want, rep); d != "" {
