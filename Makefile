@@ -38,6 +38,7 @@ test-unit: ## fast tests: no root, no QEMU
 	$(GO) test -race -short ./...
 
 test: build testimage ## every test, including namespaces, real clients and QEMU (root)
+	$(MAKE) image IMAGE_VERSION=lab
 	$(GO) test -race -count=1 -timeout 40m ./...
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)

@@ -183,6 +183,9 @@ type Lab struct {
 	// proxy runs the controller as proxyDHCP (boot information only),
 	// beside another DHCP server that hands out the addresses.
 	proxy bool
+	// nodeImage, when set, is a node image directory (vmlinuz, initrd.img:
+	// make image) booted instead of the test image, with auto enrollment.
+	nodeImage string
 }
 
 // NewLab creates the namespace and bridge, writes a controller config for it
@@ -242,6 +245,7 @@ log:
   level: debug
   format: json
 %s
+%s
 tftp:
   listen: ":69"
 http:
@@ -253,7 +257,14 @@ boot:
   kernel: /images/test/vmlinuz
   initrd: /images/test/initrd.img
   cmdline: %s
-`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
+`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
+}
+
+func (l *Lab) enrollmentConfig() string {
+	if l.nodeImage != "" {
+		return "enrollment:\n  policy: auto\n  heartbeat: 5s\n  lostAfter: 30s"
+	}
+	return ""
 }
 
 func (l *Lab) dhcpConfig() string {
@@ -276,9 +287,13 @@ func (l *Lab) startController() {
 	t.Helper()
 	stateDir := filepath.Join(l.dir, "state")
 	imagesDir := filepath.Join(l.dir, "images")
+	kernel, initrd := l.paths.kernel, l.paths.initrd
+	if l.nodeImage != "" {
+		kernel, initrd = filepath.Join(l.nodeImage, "vmlinuz"), filepath.Join(l.nodeImage, "initrd.img")
+	}
 	for src, dst := range map[string]string{
-		l.paths.kernel: filepath.Join(imagesDir, "test", "vmlinuz"),
-		l.paths.initrd: filepath.Join(imagesDir, "test", "initrd.img"),
+		kernel: filepath.Join(imagesDir, "test", "vmlinuz"),
+		initrd: filepath.Join(imagesDir, "test", "initrd.img"),
 	} {
 		if err := copyFile(src, dst); err != nil {
 			t.Fatalf("stage the test image: %v", err)
@@ -404,6 +419,9 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 		"-m", "512",
 		// No default CD-ROM, floppy or VGA: nothing to try before the NIC.
 		"-nodefaults", "-nographic",
+		// A hardware RNG, as servers have: without RDRAND (TCG) the
+		// guest's random pool takes minutes to be ready.
+		"-device", "virtio-rng-pci",
 		"-no-reboot",
 		"-serial", "file:" + vm.Serial,
 		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",

@@ -1,6 +1,7 @@
 // Command corral-agent is the node agent. Its verbs: inventory, which prints
-// what the machine is without changing anything, and run, which enrolls the
-// node with the controller and heartbeats.
+// what the machine is without changing anything; run, which enrolls the node
+// with the controller and heartbeats; and init, the same as the node's first
+// process in the initramfs (what the kernel runs as /init).
 package main
 
 import (
@@ -16,7 +17,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
+	root := newRoot()
+	if os.Getpid() == 1 && len(os.Args) == 1 {
+		// Started by the kernel as /init.
+		root.SetArgs([]string{"init"})
+	}
+	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "corral-agent:", err)
 		stop()
 		os.Exit(1)
@@ -32,5 +38,6 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newInventoryCmd())
 	root.AddCommand(newRunCmd())
+	root.AddCommand(newInitCmd())
 	return root
 }
