@@ -46,7 +46,8 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 
 ci: lint test fuzz ## what CI runs
 
-demo: build testimage ## the controller in a throwaway namespace: real DHCP/TFTP/HTTP clients, an agent enrolling, a QEMU VM booting
+demo: build testimage ## the controller in a throwaway namespace: real DHCP/TFTP/HTTP clients, agents enrolling, a QEMU worker booting the node image
+	$(MAKE) image IMAGE_VERSION=lab
 	bash hack/demo.sh
 
 bench-dhcp: build ## perfdhcp against Corral and Kea, side by side

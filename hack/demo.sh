@@ -40,7 +40,11 @@ for l in lo eth0; do ip -n "$cli" link set "$l" up; done
 
 step "controller: corral controller --config examples/controller.yaml --interface br0"
 mkdir -p "$work/state/images/demo"
-image=.cache/testimage
+# The node image (make image): Debian's kernel and an initramfs whose /init
+# is corral-agent. Without it, the test image's busybox init shows the chain.
+image=.cache/image/lab
+kind=node
+if [[ ! -f $image/initrd.img ]]; then image=.cache/testimage; kind=test; fi
 if [[ -f $image/vmlinuz && -f $image/initrd.img ]]; then
 	cp "$image/vmlinuz" "$image/initrd.img" "$work/state/images/demo/"
 fi
@@ -117,27 +121,49 @@ echo "    \$ corral nodes events $node"
 nodes events "$node" | sed 's/^/    /'
 
 if [[ -f $work/state/images/demo/vmlinuz ]] && command -v qemu-system-x86_64 >/dev/null; then
-	step "QEMU (SeaBIOS + iPXE ROM, -accel tcg) boots from the network; serial console follows"
+	step "QEMU worker (SeaBIOS + iPXE ROM, -accel tcg) boots the $kind image from the network; its serial console follows"
 	ip -n "$srv" tuntap add dev tap0 mode tap
 	ip -n "$srv" link set tap0 master br0
 	ip -n "$srv" link set tap0 up
 	: > "$work/console.log"
+	vmmac=52:54:00:de:00:01
 	ip netns exec "$srv" qemu-system-x86_64 -accel tcg -machine pc,graphics=off -m 512 \
 		-nodefaults -nographic -no-reboot -serial "file:$work/console.log" \
+		-device virtio-rng-pci \
 		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
-		-device virtio-net-pci,netdev=n0,mac=52:54:00:de:00:01,bootindex=1 \
+		-device virtio-net-pci,netdev=n0,mac=$vmmac,bootindex=1 \
 		-boot n > "$work/qemu.log" 2>&1 &
 	start=$(date +%s)
-	tail -n +1 -f "$work/console.log" 2>/dev/null | sed -u 's/^/    | /' &
+	tail -n +1 -f "$work/console.log" 2>/dev/null | grep --line-buffered -vE 'kernel module loaded|^\[ ' | sed -u 's/^/    | /' &
 	tailpid=$!
-	while ! grep -q CORRAL-TEST-INIT-OK "$work/console.log"; do
-		if (( $(date +%s) - start > 240 )); then echo "demo: the VM did not boot in 240 s"; break; fi
-		sleep 1
-	done
-	sleep 1; kill $tailpid 2>/dev/null || true
-	grep -q CORRAL-TEST-INIT-OK "$work/console.log" && echo "    booted to the test init in $(( $(date +%s) - start )) s"
+	waitfor() { # waitfor PATTERN SECONDS
+		while ! grep -q "$1" "$work/console.log"; do
+			if (( $(date +%s) - start > $2 )); then return 1; fi
+			sleep 1
+		done
+	}
+	if [[ $kind == node ]]; then
+		if waitfor "waiting for an operator" 240; then
+			sleep 1
+			echo "    registered $(( $(date +%s) - start )) s after power-on; the operator approves it:"
+			echo "    \$ corral nodes approve $vmmac"
+			nodes approve "$vmmac" --reason "demo worker" | sed 's/^/    /'
+			waitfor "msg=heartbeating" 120 && sleep 1 && echo "    enrolled and heartbeating $(( $(date +%s) - start )) s after power-on"
+		else
+			echo "demo: the worker did not register in 240 s (console above)"
+		fi
+	else
+		waitfor CORRAL-TEST-INIT-OK 240 && echo "    booted to the test init in $(( $(date +%s) - start )) s"
+	fi
+	kill $tailpid 2>/dev/null || true
+	if [[ $kind == node ]]; then
+		echo "    \$ corral nodes list"
+		nodes list | sed 's/^/    /'
+		echo "    \$ corral nodes show $vmmac"
+		nodes show "$vmmac" | sed 's/^/    /'
+	fi
 else
-	step "QEMU boot skipped: run 'make testimage' (and install qemu-system-x86) to see a VM boot"
+	step "QEMU boot skipped: run 'make image' (and install qemu-system-x86) to see a worker boot"
 fi
 
 step "what the controller logged"
