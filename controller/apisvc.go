@@ -16,6 +16,7 @@ import (
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server"
+	"corral.io/corral/internal/clientconfig"
 )
 
 // ClientConfigFile is the operator's client configuration the controller
@@ -89,17 +90,9 @@ func (d *Daemon) adminToken(stateDir, apiURL string, ca *enroll.CA) (string, err
 		return "", fmt.Errorf("read admin token hash: %w", err)
 	}
 	token := enroll.NewSecret()
-	var b strings.Builder
-	b.WriteString("# Written by corral controller at first start: the operator's credentials.\n")
-	b.WriteString("# Keep it secret (mode 0600). corral nodes … reads it from here, CORRAL_CONFIG or ~/.config/corral/client.yaml.\n")
-	b.WriteString("apiVersion: corral.io/v1alpha1\nkind: ClientConfig\n")
-	fmt.Fprintf(&b, "server: %s\ntoken: %s\ncaPEM: |\n", apiURL, token)
-	for _, line := range strings.Split(strings.TrimSpace(string(ca.PEM)), "\n") {
-		b.WriteString("  " + line + "\n")
-	}
 	path := filepath.Join(stateDir, ClientConfigFile)
-	if err := enroll.WriteFileAtomic(path, []byte(b.String()), 0o600); err != nil {
-		return "", fmt.Errorf("write client configuration: %w", err)
+	if err := clientconfig.Write(path, clientconfig.New(apiURL, ca.PEM, token)); err != nil {
+		return "", err
 	}
 	hash := enroll.Hash(token)
 	if err := enroll.WriteFileAtomic(hashFile, []byte(hash+"\n"), 0o600); err != nil {
