@@ -56,7 +56,13 @@ func (p *profileSet) Resolve(n registry.Node) (string, v1alpha1.NodeConfig, erro
 		return "", v1alpha1.NodeConfig{}, err
 	}
 	chosen := d.Chosen(p.set)
-	plan, err := profiles.Resolve(n.Inventory, chosen, profiles.ResolveOptions{Index: p.index(n, chosen.Name)})
+	// The index only shapes a hostname not given yet: once named, the node
+	// keeps its name, so the scan over every node is needed once per node.
+	index := 1
+	if n.Hostname == "" {
+		index = p.index(n, chosen.Name)
+	}
+	plan, err := profiles.Resolve(n.Inventory, chosen, profiles.ResolveOptions{Index: index})
 	if err != nil {
 		return "", v1alpha1.NodeConfig{}, err
 	}
