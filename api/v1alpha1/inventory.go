@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // KindInventory is the kind of an Inventory document.
 const KindInventory = "Inventory"
 
@@ -276,6 +278,28 @@ type Disk struct {
 	// Probed is true when the disk's contents were read (partition table and
 	// superblocks); false when probing was off or failed (see warnings).
 	Probed bool `json:"probed"`
+}
+
+// Contents names the filesystems found on the disk and its partitions,
+// comma-separated: "-" when it was probed and holds none, "?" when it was
+// not probed (its contents are unknown).
+func (d Disk) Contents() string {
+	var fs []string
+	if d.Filesystem != nil {
+		fs = append(fs, d.Filesystem.Type)
+	}
+	for _, p := range d.Partitions {
+		if p.Filesystem != nil {
+			fs = append(fs, p.Filesystem.Type)
+		}
+	}
+	switch {
+	case len(fs) > 0:
+		return strings.Join(fs, ",")
+	case !d.Probed:
+		return "?"
+	}
+	return "-"
 }
 
 // Partition is one partition of a Disk.

@@ -105,7 +105,7 @@ func writeTable(out io.Writer, inv *api.Inventory) error {
 	p("")
 	p("DISK\tSIZE\tTRANSPORT\tMODEL\tSERIAL\tTABLE\tCONTENTS\tBOOT")
 	for _, d := range inv.Disks {
-		p("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v", d.Name, gib(d.SizeBytes), dash(d.Transport), dash(d.Model), dash(d.Serial), dash(d.PartitionTable), contents(d), d.Boot)
+		p("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v", d.Name, gib(d.SizeBytes), dash(d.Transport), dash(d.Model), dash(d.Serial), dash(d.PartitionTable), d.Contents(), d.Boot)
 	}
 	p("")
 	p("NIC\tMAC\tDRIVER\tPCI\tSPEED\tSTATE\tBOOT")
@@ -131,25 +131,6 @@ func writeTable(out io.Writer, inv *api.Inventory) error {
 		}
 	}
 	return nil
-}
-
-func contents(d api.Disk) string {
-	var fs []string
-	if d.Filesystem != nil {
-		fs = append(fs, d.Filesystem.Type)
-	}
-	for _, p := range d.Partitions {
-		if p.Filesystem != nil {
-			fs = append(fs, p.Filesystem.Type)
-		}
-	}
-	if len(fs) == 0 {
-		if !d.Probed {
-			return "?"
-		}
-		return "-"
-	}
-	return strings.Join(fs, ",")
 }
 
 func gib(b uint64) string {

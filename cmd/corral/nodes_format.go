@@ -309,7 +309,7 @@ func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
 		if d.Removable {
 			notes = append(notes, "removable")
 		}
-		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.Name, size(d.SizeBytes), dash(d.Transport), dash(d.Model), contents(d), dash(strings.Join(notes, ","))))
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.Name, size(d.SizeBytes), dash(d.Transport), dash(d.Model), d.Contents(), dash(strings.Join(notes, ","))))
 	}
 	section("Disks", "NAME\tSIZE\tTRANSPORT\tMODEL\tCONTENTS\tNOTES", rows)
 	rows = rows[:0]
@@ -330,27 +330,6 @@ func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
 		fmt.Fprintln(out, "warning:", w)
 	}
 	return nil
-}
-
-// contents names the filesystems found on a disk: "-" for none, "?" when
-// the disk was not probed.
-func contents(d v1alpha1.Disk) string {
-	var fs []string
-	if d.Filesystem != nil {
-		fs = append(fs, d.Filesystem.Type)
-	}
-	for _, p := range d.Partitions {
-		if p.Filesystem != nil {
-			fs = append(fs, p.Filesystem.Type)
-		}
-	}
-	if len(fs) == 0 {
-		if !d.Probed {
-			return "?"
-		}
-		return "-"
-	}
-	return strings.Join(fs, ",")
 }
 
 // size is a byte count in binary units with one decimal: 3.5TiB, 512.0MiB.
