@@ -16,6 +16,7 @@ import (
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server"
+	"corral.io/corral/internal/atomicfile"
 	"corral.io/corral/internal/clientconfig"
 )
 
@@ -95,7 +96,7 @@ func (d *Daemon) adminToken(stateDir, apiURL string, ca *enroll.CA) (string, err
 		return "", err
 	}
 	hash := enroll.Hash(token)
-	if err := enroll.WriteFileAtomic(hashFile, []byte(hash+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(hashFile, []byte(hash+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin token hash: %w", err)
 	}
 	d.log.Info("wrote the operator's client configuration", "file", path)

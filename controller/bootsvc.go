@@ -15,6 +15,7 @@ import (
 	"corral.io/corral/controller/boot/ipxe"
 	"corral.io/corral/controller/boot/tftp"
 	"corral.io/corral/controller/config"
+	"corral.io/corral/internal/atomicfile"
 )
 
 // addBootServices adds TFTP (boot programs) and HTTP (iPXE scripts, boot
@@ -114,14 +115,7 @@ func installPrograms(src, dst string, names []string, log *slog.Logger) error {
 		if cur, err := os.ReadFile(to); err == nil && bytes.Equal(cur, in) {
 			continue
 		}
-		tmp, err := os.CreateTemp(dst, "."+name+".*")
-		if err != nil {
-			return fmt.Errorf("install boot program %s: %w", name, err)
-		}
-		_, werr := tmp.Write(in)
-		cerr := tmp.Close()
-		if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644), os.Rename(tmp.Name(), to)); err != nil {
-			os.Remove(tmp.Name())
+		if err := atomicfile.Write(to, in, 0o644); err != nil {
 			return fmt.Errorf("install boot program %s: %w", name, err)
 		}
 		log.Info("installed boot program", "file", to, "from", from, "bytes", len(in))

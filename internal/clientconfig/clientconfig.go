@@ -27,6 +27,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"corral.io/corral/internal/atomicfile"
 )
 
 // APIVersion and Kind identify the document.
@@ -191,27 +193,7 @@ func Write(path string, c *Config) error {
 	if err := c.Encode(&buf); err != nil {
 		return fmt.Errorf("client config: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write client config: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write client config: %w", err)
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write client config: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write client config: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write client config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write client config: %w", err)
 	}
 	return nil
