@@ -151,6 +151,13 @@ func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
 	d.ReadOnly = optInt(w, filepath.Join(dir, "ro")) == 1
 	d.Model = firstNonEmpty(w, filepath.Join(dir, "device/model"))
 	d.Serial = firstNonEmpty(w, filepath.Join(dir, "device/serial"), filepath.Join(dir, "serial"))
+	if d.Serial == "" {
+		// SCSI, SAS and SATA (through libata) disks have no serial file:
+		// their serial is the Unit Serial Number VPD page.
+		if b, err := os.ReadFile(filepath.Join(dir, "device/vpd_pg80")); err == nil {
+			d.Serial = parseUnitSerial(b)
+		}
+	}
 	d.WWN = firstNonEmpty(w, filepath.Join(dir, "wwid"), filepath.Join(dir, "device/wwid"))
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		d.Transport = transport(real)
@@ -277,6 +284,27 @@ func byIDLinks(r Root, name, devNo string) []string {
 		return links[i] < links[j]
 	})
 	return links
+}
+
+// parseUnitSerial reads the product serial number from a SCSI Unit Serial
+// Number VPD page (SPC-4 §7.8.18: byte 1 is the page code 0x80, bytes 2–3
+// the length of the serial that follows). Devices pad it with spaces, and
+// some with NULs; anything malformed gives "".
+func parseUnitSerial(b []byte) string {
+	if len(b) < 4 || b[1] != 0x80 {
+		return ""
+	}
+	n := int(b[2])<<8 | int(b[3])
+	if n > len(b)-4 {
+		n = len(b) - 4
+	}
+	s := strings.Trim(string(b[4:4+n]), " \x00")
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return ""
+		}
+	}
+	return s
 }
 
 func firstNonEmpty(w *warnings, paths ...string) string {

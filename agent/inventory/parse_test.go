@@ -254,3 +254,36 @@ func TestReaderPanic(t *testing.T) {
 		t.Errorf("NICs %v, threads %d, warnings %q", inv.NICs, inv.CPU.Threads, inv.Warnings)
 	}
 }
+
+func TestParseUnitSerial(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		page []byte
+		want string
+	}{
+		{"QEMU scsi-hd", append([]byte{0x00, 0x80, 0x00, 0x0a}, "CRL-DATA-0"...), "CRL-DATA-0"},
+		{"padded with spaces, as SATA disks through libata", append([]byte{0x00, 0x80, 0x00, 0x14}, "      WD-WCC4N123456"...), "WD-WCC4N123456"},
+		{"NUL padding", append([]byte{0x00, 0x80, 0x00, 0x08}, "S3Z\x00\x00\x00\x00\x00"...), "S3Z"},
+		{"length beyond the data is cut to the data", append([]byte{0x00, 0x80, 0x00, 0xff}, "ABC"...), "ABC"},
+		{"another page", append([]byte{0x00, 0x83, 0x00, 0x03}, "ABC"...), ""},
+		{"too short", []byte{0x00, 0x80}, ""},
+		{"binary serial", append([]byte{0x00, 0x80, 0x00, 0x02}, 0x01, 0x02), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseUnitSerial(tc.page); got != tc.want {
+				t.Errorf("parseUnitSerial(%q) = %q, want %q", tc.page, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseUnitSerial(f *testing.F) {
+	f.Add(append([]byte{0x00, 0x80, 0x00, 0x0a}, "CRL-DATA-0"...))
+	f.Add([]byte{0x00, 0x80, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := parseUnitSerial(b)
+		if len(s) > len(b) {
+			t.Fatalf("serial %q longer than its page", s)
+		}
+	})
+}
