@@ -1,6 +1,7 @@
 // Package server is the controller's HTTPS API: the agent endpoints
-// (register, credential, config, heartbeat) and the operator endpoints
-// (nodes, events, approve, reject, assign, labels, decommission, forget).
+// (register, credential, config, heartbeat, logs) and the operator endpoints
+// (nodes, events, logs, approve, reject, assign, labels, decommission,
+// forget).
 // docs/api.md has the table of endpoints.
 //
 // Handlers decode strictly (size limit, unknown fields refused), check the
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 )
@@ -46,6 +48,9 @@ type Profiles interface {
 // Options configure the API.
 type Options struct {
 	Registry *registry.Store
+	// BootLogs keeps what agents log while they boot; nil answers the
+	// log endpoints with 503.
+	BootLogs *bootlog.Store
 	Policy   enroll.Policy
 	Profiles Profiles
 	// AdminHash is the hash of the operators' bearer token.
@@ -55,6 +60,10 @@ type Options struct {
 	Heartbeat, LostAfter time.Duration
 	Logger               *slog.Logger
 	Registerer           prometheus.Registerer
+	// K3sJoin returns the k3s join data (server URL, agent token) put into
+	// the configuration of an approved node, and of no one else; nil, or a
+	// nil result, sends none (no k3s server runs).
+	K3sJoin func() *v1alpha1.K3sJoin
 }
 
 // API is the HTTP handler.
@@ -91,10 +100,12 @@ func New(o Options) *API {
 	a.route("POST "+v1alpha1.PathHeartbeat, a.nodeAuth(a.heartbeat))
 	a.route("GET "+v1alpha1.PathNodes, a.admin(a.listNodes))
 	a.route("GET "+v1alpha1.PathNode, a.admin(a.getNode))
-	a.route("DELETE "+v1alpha1.PathNode, a.admin(a.forget))
+	a.route("DELETE "+v1alpha1.PathNode, a.admin(a.forgetWithLogs))
 	a.route("GET "+v1alpha1.PathNodeEvents, a.admin(a.events))
 	a.route("GET "+v1alpha1.PathNodeExplain, a.admin(a.explain))
 	a.route("POST "+v1alpha1.PathNodeAction, a.admin(a.action))
+	a.route("POST "+v1alpha1.PathLogs, a.postLogs)
+	a.route("GET "+v1alpha1.PathNodeLogs, a.admin(a.nodeLogs))
 	return a
 }
 
