@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
@@ -33,7 +34,8 @@ type apiService struct {
 
 func (s apiService) Run(ctx context.Context) error { return s.api.Serve(ctx, s.ln, s.cert.Serving) }
 
-// addAPI opens the registry, loads (or creates) the CA and the admin token,
+// addAPI opens the registry and the boot logs, loads (or creates) the CA
+// and the admin token,
 // and binds the HTTPS API.
 func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.CA, string, error) {
 	reg, err := registry.Open(filepath.Join(cfg.StateDir, "registry.db"))
@@ -42,6 +44,11 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 	}
 	d.closers = append(d.closers, reg.Close)
 	d.Nodes = reg
+	logs, err := bootlog.Open(filepath.Join(cfg.StateDir, "bootlogs.db"), bootlog.Options{})
+	if err != nil {
+		return nil, "", err
+	}
+	d.closers = append(d.closers, logs.Close)
 	host, _ := os.Hostname()
 	ca, err := enroll.LoadOrCreateCA(filepath.Join(cfg.StateDir, "pki"), []string{advertise.String(), host, "localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
@@ -61,7 +68,7 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 		return nil, "", fmt.Errorf("enrollment: %w", err)
 	}
 	api := server.New(server.Options{
-		Registry: reg, Policy: policy, Profiles: d.profiles, AdminHash: adminHash,
+		Registry: reg, BootLogs: logs, Policy: policy, Profiles: d.profiles, AdminHash: adminHash,
 		Heartbeat: cfg.Enrollment.Heartbeat.Duration, LostAfter: cfg.Enrollment.LostAfter.Duration,
 		Logger: d.log.With("svc", "api"), Registerer: d.Registry,
 	})
