@@ -35,8 +35,7 @@ type apiService struct {
 func (s apiService) Run(ctx context.Context) error { return s.api.Serve(ctx, s.ln, s.cert.Serving) }
 
 // addAPI opens the registry and the boot logs, loads (or creates) the CA
-// and the admin token,
-// and binds the HTTPS API.
+// and the admin token, and binds the HTTPS API.
 func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.CA, string, error) {
 	reg, err := registry.Open(filepath.Join(cfg.StateDir, "registry.db"))
 	if err != nil {
