@@ -90,6 +90,20 @@ type NodeConfig struct {
 	Disks []DiskPlan `json:"disks,omitempty"`
 	// HeartbeatSeconds is how often to send a Heartbeat.
 	HeartbeatSeconds int `json:"heartbeatSeconds"`
+	// K3s is how to join the cluster; absent when the controller runs no
+	// k3s server. It carries a secret and is sent only to an approved node
+	// through PathConfig (see docs/k3s.md).
+	K3s *K3sJoin `json:"k3s,omitempty"`
+}
+
+// K3sJoin is what a node needs to join the controller's k3s cluster.
+type K3sJoin struct {
+	// ServerURL is the k3s supervisor/API address,
+	// https://<advertiseAddress>:6443 (the agent's `server` key).
+	ServerURL string `json:"serverURL"`
+	// Token is the cluster's agent token (the agent's `token` key): it lets
+	// a machine join as a node, not administer the cluster.
+	Token string `json:"token"`
 }
 
 // Heartbeat is sent periodically by a provisioned node.

@@ -167,7 +167,21 @@ func (a *API) config(w http.ResponseWriter, r *http.Request) (any, error) {
 	cfg.APIVersion, cfg.Kind = v1alpha1.Version, v1alpha1.KindNodeConfig
 	cfg.NodeID, cfg.Hostname, cfg.Profile = n.ID, n.Hostname, profile
 	cfg.HeartbeatSeconds = int(a.o.Heartbeat.Seconds())
+	cfg.K3s = nil // only the join data below, never a profile's
+	if a.o.K3sJoin != nil && mayJoin(n.State) {
+		cfg.K3s = a.o.K3sJoin()
+	}
 	return cfg, nil
+}
+
+// mayJoin lists the states in which a node is given the k3s join data: it
+// was approved and has not been decommissioned since.
+func mayJoin(s registry.State) bool {
+	switch s {
+	case registry.Approved, registry.Provisioning, registry.Ready, registry.Lost:
+		return true
+	}
+	return false
 }
 
 // heartbeat records that the node is alive, and ready once it says so.
