@@ -15,6 +15,7 @@ import (
 	"corral.io/corral/controller/boot/ipxe"
 	"corral.io/corral/controller/boot/tftp"
 	"corral.io/corral/controller/config"
+	imagestore "corral.io/corral/controller/images"
 	"corral.io/corral/internal/atomicfile"
 )
 
@@ -73,16 +74,27 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 		APIURL:        apiURL,
 		CAFingerprint: caFingerprint,
 	}
-	if cfg.Boot.Kernel != "" {
+	store := imagestore.NewCache(imagestore.Open(cfg.Boot.ImagesDir))
+	explicit := cfg.Boot.Kernel != "" || cfg.Boot.Initrd != ""
+	active, activeErr := store.ActiveVersion()
+	switch {
+	case explicit:
 		if err := script.Validate(); err != nil {
 			return fmt.Errorf("boot: %w", err)
 		}
-	} else {
-		d.log.Warn("boot.kernel is not set: machines will reach iPXE and be told there is nothing to boot")
+		if active != "" {
+			d.log.Warn("boot.kernel and boot.initrd are set: nodes boot them, not the active image (remove both to boot the active image)", "kernel", cfg.Boot.Kernel, "active", active)
+		}
+	case activeErr != nil:
+		d.log.Warn("cannot read the active image: machines will reach iPXE and get no boot script until it is fixed", "err", activeErr)
+	case active == "":
+		d.log.Warn("no image is active and boot.kernel is not set: machines will reach iPXE and get no boot script (run corral image import DIR && corral image activate VERSION)", "imagesDir", cfg.Boot.ImagesDir)
+	default:
+		d.log.Info("nodes boot the active image; corral image activate changes it without a restart", "active", active, "imagesDir", cfg.Boot.ImagesDir)
 	}
 	h, err := httpboot.New(httpboot.Options{
 		Addr:       cfg.HTTP.Listen,
-		Scripts:    nodeScripts{base: script, reg: d.Nodes, profiles: d.profiles},
+		Scripts:    nodeScripts{base: script, reg: d.Nodes, profiles: d.profiles, images: store, explicit: explicit},
 		Files:      programs,
 		Images:     images,
 		Gatherer:   d.Registry,
