@@ -1,0 +1,477 @@
+// Package logship sends what the agent logs to the controller, so that an
+// operator reads a node's boot (`corral nodes logs NODE`) even when nobody
+// watches its console.
+//
+// Handler tees every record to the console handler and to a bounded queue in
+// memory; logging never waits for the network, and when the queue is full
+// the oldest record is dropped and counted (the count travels with the next
+// batch). Run sends the queue in batches once the shipper has somewhere to
+// send (SetSender) and a token to send with (SetToken: the enrollment token
+// from register, then the node credential; Tap feeds them from the
+// enrollment loop). Until then it only buffers, so the lines of early boot —
+// modules, network, DHCP — reach the controller once the node registered.
+// A batch is removed from the queue only after the controller acknowledged
+// it (it is then on the controller's disk); a failed send is retried with
+// backoff, and the records wait in the queue meanwhile.
+//
+// Records carry a boot id and a sequence number. The boot id is the
+// kernel's (/proc/sys/kernel/random/boot_id), the same for every process of
+// one boot (the initramfs agent and the one started after switch_root); the
+// sequence number is the CLOCK_BOOTTIME reading in nanoseconds when the
+// record was logged, bumped to stay strictly increasing, so it also
+// increases across those processes. The controller stores a record only
+// once per (boot, seq).
+//
+// The shipper's own troubles (controller unreachable, token refused) are
+// written to the console only, never queued, so they cannot feed on
+// themselves.
+package logship
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"corral.io/corral/agent/enroll"
+	"corral.io/corral/api/client"
+	"corral.io/corral/api/v1alpha1"
+)
+
+// Defaults.
+const (
+	// DefaultCapacity is how many records wait for the controller at most.
+	DefaultCapacity = 4096
+	// DefaultBatch is the most records sent at once.
+	DefaultBatch = 200
+	// FlushTimeout is how long a shutting-down agent tries to send what is
+	// left.
+	FlushTimeout = 3 * time.Second
+)
+
+// Sender posts one batch with token; nil error means the controller stored
+// it. ClientSender is the real one.
+type Sender func(ctx context.Context, token string, b v1alpha1.LogBatch) error
+
+// ClientSender sends with c (its own token unused).
+func ClientSender(c *client.Client) Sender {
+	return func(ctx context.Context, token string, b v1alpha1.LogBatch) error {
+		_, err := c.WithToken(token).SendLogs(ctx, b)
+		return err
+	}
+}
+
+// Options configure a Shipper; zero fields take the defaults.
+type Options struct {
+	// Console receives the shipper's own messages (and nothing is
+	// queued from it). nil discards them.
+	Console slog.Handler
+	// Level is the least level shipped (default INFO), whatever the
+	// console shows.
+	Level slog.Leveler
+	// Capacity bounds the queue; Batch the records of one send.
+	Capacity, Batch int
+	// Backoff paces retries after a failed send.
+	Backoff enroll.Backoff
+	// BootID returns this boot's id; KernelBootID when nil.
+	BootID func() (string, error)
+	// Seq returns a number that grows during the boot; BootTime when nil.
+	Seq func() uint64
+	// Sleep waits d or until ctx is done (tests); a timer when nil.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Shipper queues records and sends them.
+type Shipper struct {
+	o   Options
+	log *slog.Logger
+
+	mu      sync.Mutex
+	q       []v1alpha1.LogRecord
+	lastSeq uint64
+	dropped uint64
+	token   string
+	refused string // the token the controller refused
+	send    Sender
+	boot    string
+
+	wake   chan struct{}
+	sendMu sync.Mutex // one send at a time: Run or Flush
+}
+
+// New returns a Shipper that buffers until it has a sender and a token.
+func New(o Options) *Shipper {
+	if o.Capacity <= 0 {
+		o.Capacity = DefaultCapacity
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	o.Batch = min(o.Batch, v1alpha1.MaxLogRecords)
+	if o.Level == nil {
+		o.Level = slog.LevelInfo
+	}
+	if o.Console == nil {
+		o.Console = slog.DiscardHandler
+	}
+	if o.BootID == nil {
+		o.BootID = KernelBootID
+	}
+	if o.Seq == nil {
+		o.Seq = BootTime
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return &Shipper{o: o, log: slog.New(o.Console).With("svc", "logship"), wake: make(chan struct{}, 1)}
+}
+
+// SetSender says where to send (once the controller's address is known).
+func (s *Shipper) SetSender(send Sender) {
+	s.mu.Lock()
+	s.send = send
+	s.mu.Unlock()
+	s.poke()
+}
+
+// SetToken gives the token to send with: the enrollment token while the
+// node is pending, the node credential once approved.
+func (s *Shipper) SetToken(token string) {
+	s.mu.Lock()
+	changed := s.token != token
+	s.token = token
+	s.mu.Unlock()
+	if changed {
+		s.poke()
+	}
+}
+
+// Stats returns how many records wait and how many were dropped so far.
+func (s *Shipper) Stats() (queued int, dropped uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q), s.dropped
+}
+
+func (s *Shipper) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue adds a record, dropping the oldest when full. It never blocks on
+// anything but the queue's mutex.
+func (s *Shipper) enqueue(r v1alpha1.LogRecord) {
+	s.mu.Lock()
+	r.Seq = max(s.o.Seq(), s.lastSeq+1)
+	s.lastSeq = r.Seq
+	s.q = append(s.q, r)
+	if len(s.q) > s.o.Capacity {
+		n := len(s.q) - s.o.Capacity
+		s.q = s.q[n:]
+		s.dropped += uint64(n)
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// errNotReady: no sender or no usable token yet.
+var errNotReady = errors.New("not registered with the controller yet")
+
+// sendOnce sends the oldest batch. It returns errNotReady when there is
+// nothing it may send with, and (false, nil) when the queue is empty.
+func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.mu.Lock()
+	send, token := s.send, s.token
+	if len(s.q) == 0 {
+		s.mu.Unlock()
+		return false, nil
+	}
+	if send == nil || token == "" || token == s.refused {
+		s.mu.Unlock()
+		return false, errNotReady
+	}
+	if s.boot == "" {
+		id, err := s.o.BootID()
+		if err != nil {
+			s.log.Warn("no kernel boot id: using a random one for this process", "err", err)
+		}
+		s.boot = id
+	}
+	b := v1alpha1.LogBatch{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindLogBatch, Boot: s.boot, Dropped: s.dropped}
+	b.Records = append([]v1alpha1.LogRecord(nil), s.q[:min(len(s.q), s.o.Batch)]...)
+	s.mu.Unlock()
+
+	err = send(ctx, token, b)
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		s.remove(b.Records[len(b.Records)-1].Seq, 0)
+		return true, nil
+	case errors.As(err, &ae) && (ae.Code == http.StatusUnauthorized || ae.Code == http.StatusForbidden):
+		s.mu.Lock()
+		s.refused = token
+		s.mu.Unlock()
+		s.log.Warn("the controller refused this node's log token; keeping the logs until the node registers again", "err", err)
+		return false, errNotReady
+	case errors.As(err, &ae) && ae.Code >= 400 && ae.Code < 500 && ae.Code != http.StatusTooManyRequests && ae.Code != http.StatusRequestTimeout:
+		// The controller will refuse this batch whatever we do: drop it
+		// rather than block every later record behind it.
+		s.remove(b.Records[len(b.Records)-1].Seq, uint64(len(b.Records)))
+		s.log.Error("the controller refused a batch of log records; dropped it", "records", len(b.Records), "err", err)
+		return true, nil
+	}
+	return false, err
+}
+
+// remove takes the records up to seq off the queue (they may have been
+// dropped meanwhile), counting lost ones as dropped.
+func (s *Shipper) remove(seq, lost uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.q) && s.q[i].Seq <= seq {
+		i++
+	}
+	s.q = s.q[i:]
+	s.dropped += lost
+}
+
+// Run sends the queue until ctx is done. It waits, without spinning, while
+// it has nothing to send or nothing to send with.
+func (s *Shipper) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		sent, err := s.sendOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil && sent:
+			if failures > 0 {
+				s.log.Info("sending logs to the controller again", "attempt", failures+1)
+			}
+			failures = 0
+			continue
+		case err == nil, errors.Is(err, errNotReady):
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.wake:
+			}
+		default:
+			failures++
+			wait := s.o.Backoff.Delay(failures, 0.5+0.5*mrand.Float64())
+			if failures == 1 || failures%10 == 0 {
+				queued, dropped := s.Stats()
+				s.log.Warn("cannot send logs to the controller; keeping them and retrying",
+					"attempt", failures, "wait", wait.Round(time.Millisecond).String(), "queued", queued, "dropped", dropped, "err", err)
+			}
+			if err := s.o.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Flush sends what is queued, until the queue is empty or ctx is done.
+// It returns an error saying how many records were left behind.
+func (s *Shipper) Flush(ctx context.Context) error {
+	for {
+		sent, err := s.sendOnce(ctx)
+		if err == nil && !sent {
+			return nil
+		}
+		if err != nil || ctx.Err() != nil {
+			queued, _ := s.Stats()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("%d log records not sent to the controller: %w", queued, err)
+		}
+	}
+}
+
+// Handler returns a handler that writes to next (the console) what next
+// accepts, and queues every record of Options.Level or above.
+func (s *Shipper) Handler(next slog.Handler) slog.Handler {
+	return &handler{s: s, next: next}
+}
+
+type handler struct {
+	s      *Shipper
+	next   slog.Handler
+	attrs  []slog.Attr // flattened, with their group prefix
+	prefix string      // "group." of WithGroup
+}
+
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.s.o.Level.Level() || h.next.Enabled(ctx, l)
+}
+
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
+	if h.next.Enabled(ctx, r.Level) {
+		err = h.next.Handle(ctx, r)
+	}
+	if r.Level < h.s.o.Level.Level() {
+		return err
+	}
+	rec := v1alpha1.LogRecord{Time: r.Time.UTC(), Level: truncate(r.Level.String(), v1alpha1.MaxLogLevel), Msg: truncate(r.Message, v1alpha1.MaxLogMessage)}
+	if r.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	attrs := make(map[string]string, len(h.attrs)+r.NumAttrs())
+	for _, a := range h.attrs {
+		flatten(attrs, "", a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		flatten(attrs, h.prefix, a)
+		return true
+	})
+	if len(attrs) > 0 {
+		rec.Attrs = attrs
+	}
+	h.s.enqueue(rec)
+	return err
+}
+
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.next = h.next.WithAttrs(as)
+	c.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range as {
+		c.attrs = append(c.attrs, slog.Attr{Key: h.prefix + a.Key, Value: a.Value})
+	}
+	return &c
+}
+
+func (h *handler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.next = h.next.WithGroup(name)
+	c.prefix = h.prefix + name + "."
+	return &c
+}
+
+// flatten adds a (and its members, for a group) to m as prefix+key:
+// string, within the limits of a LogRecord.
+func flatten(m map[string]string, prefix string, a slog.Attr) {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		p := prefix
+		if a.Key != "" {
+			p += a.Key + "."
+		}
+		for _, g := range v.Group() {
+			flatten(m, p, g)
+		}
+		return
+	}
+	if a.Key == "" || len(m) >= v1alpha1.MaxLogAttrs {
+		return
+	}
+	var s string
+	if v.Kind() == slog.KindTime {
+		s = v.Time().UTC().Format(time.RFC3339Nano)
+	} else {
+		s = v.String()
+	}
+	m[truncate(prefix+a.Key, v1alpha1.MaxLogAttrKey)] = truncate(s, v1alpha1.MaxLogAttrValue)
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+var bootIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// KernelBootID reads the kernel's id of this boot. When it cannot, it
+// returns a random id (and the error).
+func KernelBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if id := strings.TrimSpace(string(b)); err == nil && bootIDPattern.MatchString(id) {
+		return id, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("/proc/sys/kernel/random/boot_id: unexpected content %.40q", b)
+	}
+	r := make([]byte, 16)
+	_, _ = rand.Read(r)
+	return hex.EncodeToString(r), err
+}
+
+// BootTime is CLOCK_BOOTTIME in nanoseconds: it grows through one boot,
+// across processes, and counts time suspended.
+func BootTime() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return uint64(time.Now().UnixNano())
+	}
+	return uint64(ts.Nano())
+}
+
+// Tap wraps the enrollment loop's API so that the shipper gets the tokens
+// the loop obtains: the enrollment token from register, then the node
+// credential.
+func (s *Shipper) Tap(api enroll.API) enroll.API { return tap{api, s} }
+
+type tap struct {
+	enroll.API
+	s *Shipper
+}
+
+func (t tap) Register(ctx context.Context, inv v1alpha1.Inventory, credential string) (v1alpha1.RegisterResponse, error) {
+	r, err := t.API.Register(ctx, inv, credential)
+	if err == nil && r.EnrollmentToken != "" {
+		t.s.SetToken(r.EnrollmentToken)
+	}
+	return r, err
+}
+
+func (t tap) Credential(ctx context.Context, token string) (*v1alpha1.Credential, *v1alpha1.RegisterResponse, error) {
+	c, p, err := t.API.Credential(ctx, token)
+	if err == nil && c != nil && c.Credential != "" {
+		t.s.SetToken(c.Credential)
+	}
+	return c, p, err
+}
+
+func (t tap) Config(ctx context.Context, credential string) (v1alpha1.NodeConfig, error) {
+	t.s.SetToken(credential)
+	return t.API.Config(ctx, credential)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
