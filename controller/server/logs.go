@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -86,7 +87,7 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 	res, err := a.o.BootLogs.Append(id, pending, b)
 	var rl *bootlog.RateLimitedError
 	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 		return nil, fail(http.StatusTooManyRequests, "%v", rl)
 	}
 	if err != nil {
