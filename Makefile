@@ -22,12 +22,12 @@ setup: ## install Debian packages and Go tools the tests need (root)
 testimage: ## build the QEMU test kernel + initramfs into .cache/testimage
 	bash qemu-tests/testimage/build.sh
 
-image: ## build the node image (kernel, initramfs, manifest) into .cache/image/<version>; IMAGE_VERSION=v sets it
+image: ## build the node image (kernel, initramfs, rootfs.squashfs, manifest) into .cache/image/<version> (root); IMAGE_VERSION=v, K3S_BINARY=path, MIRROR=url
 	CGO_ENABLED=1 $(GO) build -o bin/corral-agent ./cmd/corral-agent
 	$(GO) build -o bin/corral ./cmd/corral
 	v=$${IMAGE_VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)}; \
 	kdir=$$(bash image/fetch-kernel.sh) && \
-	time bin/corral image build --kernel-dir "$$kdir" --agent bin/corral-agent --out ".cache/image/$$v" --version "$$v"
+	time bin/corral image build --kernel-dir "$$kdir" --agent bin/corral-agent --out ".cache/image/$$v" --version "$$v" --rootfs --cache-dir .cache
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

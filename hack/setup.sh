@@ -18,6 +18,7 @@ packages=(
 	kea-admin kea-dhcp4-server             # perfdhcp and the Kea peer for make bench-dhcp
 	cpio e2fsprogs xfsprogs gdisk dosfstools util-linux pciutils  # test images, loop-device fixtures
 	lshw                                   # the peer for make bench-inventory
+	debootstrap squashfs-tools             # the node image's root filesystem (make image)
 )
 missing=()
 for p in "${packages[@]}"; do

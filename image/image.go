@@ -10,12 +10,15 @@
 // docs/image.md). A build whose inputs match those recorded in an existing
 // manifest.json, with its artifacts intact, is not redone.
 //
-// The root filesystem (rootfs.squashfs) is built elsewhere.
+// With Options.Rootfs it also builds rootfs.squashfs: a Debian tree made by
+// debootstrap (cached by its inputs), the agent and the pinned k3s (k3s.go),
+// packed by mksquashfs; see rootfs.go.
 package image
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -85,6 +88,8 @@ type Options struct {
 	// SourceDateEpoch is the mtime of every file in the initramfs
 	// (the SOURCE_DATE_EPOCH convention); 0 is the default.
 	SourceDateEpoch int64
+	// Rootfs, when set, builds rootfs.squashfs too.
+	Rootfs *RootfsOptions
 	// Log receives progress; nil discards it.
 	Log *slog.Logger
 }
@@ -105,6 +110,9 @@ type Manifest struct {
 	Inputs Inputs `json:"inputs"`
 	// Initramfs says what the initramfs holds.
 	Initramfs Initramfs `json:"initramfs"`
+	// K3s says whether rootfs.squashfs carries k3s ("without k3s":
+	// included false, with the reason); absent without a root filesystem.
+	K3s *K3s `json:"k3s,omitempty"`
 }
 
 // Kernel names the kernel and the Debian package it came from.
@@ -143,6 +151,8 @@ type Inputs struct {
 	PCIIDsSHA256 string `json:"pciIDsSHA256,omitempty"`
 	// SourceDateEpoch is the mtime of the initramfs' files.
 	SourceDateEpoch int64 `json:"sourceDateEpoch"`
+	// Rootfs are the root filesystem's inputs, when the image has one.
+	Rootfs *RootfsInputs `json:"rootfs,omitempty"`
 }
 
 // File is a file and its digest.
@@ -247,6 +257,13 @@ func BuildInitramfs(opts Options) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
+	var rp *rootfsPlan
+	if opts.Rootfs != nil {
+		if rp, err = prepareRootfs(context.Background(), *opts.Rootfs, log); err != nil {
+			return Manifest{}, fmt.Errorf("root filesystem: %w", err)
+		}
+		p.inputs.Rootfs = &rp.inputs
+	}
 	if m, ok := upToDate(opts, p.inputs, log); ok {
 		log.Info("image is up to date, not rebuilt", "version", m.Version, "dir", opts.OutDir)
 		return m, nil
@@ -285,6 +302,14 @@ func BuildInitramfs(opts Options) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("copy kernel: %w", err)
 	}
 	m.Artifacts = []Artifact{initrd, kernel}
+	if rp != nil {
+		rootfs, err := buildSquashfs(context.Background(), rp, opts.Agent, opts.OutDir, opts.SourceDateEpoch, log)
+		if err != nil {
+			return Manifest{}, fmt.Errorf("root filesystem: %w", err)
+		}
+		m.Artifacts = append(m.Artifacts, rootfs)
+		m.K3s = &rp.info
+	}
 	slices.SortFunc(m.Artifacts, func(a, b Artifact) int { return strings.Compare(a.Name, b.Name) })
 	// The manifest is written last: a build that stops half-way leaves no
 	// manifest that vouches for its files.
@@ -450,7 +475,11 @@ func upToDate(opts Options, in Inputs, log *slog.Logger) (Manifest, bool) {
 		log.Info("inputs changed, rebuilding", "dir", opts.OutDir)
 		return Manifest{}, false
 	}
-	for _, name := range []string{InitramfsFile, KernelFile} {
+	names := []string{InitramfsFile, KernelFile}
+	if in.Rootfs != nil {
+		names = append(names, RootfsFile)
+	}
+	for _, name := range names {
 		want, ok := m.Artifact(name)
 		if !ok {
 			return Manifest{}, false

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -14,10 +15,12 @@ import (
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/agent/netup"
 	"corral.io/corral/agent/pid1"
+	"corral.io/corral/agent/rootfs"
 )
 
 func newInitCmd() *cobra.Command {
 	var f runFlags
+	var stage int
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Run as the node's init (PID 1) in the initramfs: bring the node up and enrol it",
@@ -25,8 +28,18 @@ func newInitCmd() *cobra.Command {
 /sys, /dev and /run; reap orphaned processes; load the kernel modules the
 image carries (every module in /lib/modules/<release>/modules.dep); bring up
 the boot NIC named by BOOTIF= (or the first physical NIC that gets a DHCP
-lease); then enrol exactly as "corral-agent run" does, with the controller and
-CA fingerprint from corral.api= and corral.ca=, and set the hostname.
+lease); then, when the kernel command line names a root filesystem
+(corral.rootfs=<http URL of rootfs.squashfs> corral.rootfs.sha256=<hex>),
+download it into RAM, check its sha256, mount it read-only with a tmpfs
+overlay, switch_root into it and run again from there as stage 2
+(/usr/local/bin/corral-agent init --stage=2), the network staying up. Without
+corral.rootfs= everything runs in the initramfs. Then enrol exactly as
+"corral-agent run" does, with the controller and CA fingerprint from
+corral.api= and corral.ca=, and set the hostname.
+
+As PID 1 it reaps orphans and obeys signals: SIGTERM and SIGINT
+(Ctrl-Alt-Del) reboot, SIGUSR2 powers off, SIGUSR1 halts, each after
+terminating every process, syncing and unmounting.
 
 Every step logs to the console and retries with backoff, saying what it
 waits for; init never exits, because the kernel panics when PID 1 does.
@@ -36,22 +49,38 @@ as PID 1 with no arguments.`,
   corral-agent init`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runInit(cmd.Context(), f, cmd.ErrOrStderr())
+			return runInit(cmd.Context(), f, stage, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log debug records")
+	cmd.Flags().IntVar(&stage, "stage", 1, "1: in the initramfs; 2: exec'ed by stage 1 after switch_root into the root filesystem")
+	_ = cmd.Flags().MarkHidden("stage")
 	return cmd
 }
 
 // runInit brings the node up and enrols it, forever.
-func runInit(ctx context.Context, f runFlags, out io.Writer) error {
+func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
+	// PID 1 ends the machine on a signal (pid1.HandleSignals), never by
+	// returning: the kernel panics when init exits.
+	ctx = context.WithoutCancel(ctx)
 	log := slog.New(slog.NewTextHandler(out, nil)).With("svc", "init")
-	log.Info("corral-agent starting as init", "pid", os.Getpid())
+	log.Info("corral-agent starting as init", "pid", os.Getpid(), "stage", stage)
 	if mounted, err := pid1.MountEssentials(pid1.MountOptions{Logger: log}); err != nil {
 		log.Error("mount essential filesystems", "err", err, "mounted", mounted)
 	}
 	reaper := &pid1.Reaper{Logger: log}
 	go func() { _ = reaper.Run(ctx) }()
+	if os.Getpid() == 1 {
+		go pid1.HandleSignals(ctx, &pid1.Shutdown{Logger: log})
+	}
+	if stage == 2 {
+		h, err := rootfs.ReadHandover(rootfs.HandoverFile)
+		if err != nil {
+			log.Warn("no handover from stage 1: the network is as the kernel has it", "err", err)
+		}
+		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop)
+		return enrolForever(ctx, f, out, log)
+	}
 	loadImageModules(log)
 
 	cmdline, err := os.ReadFile("/proc/cmdline")
@@ -64,8 +93,9 @@ func runInit(ctx context.Context, f runFlags, out io.Writer) error {
 		mac = nil
 	}
 	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
+	var res *netup.Result
 	for attempt := 1; ; attempt++ {
-		res, err := netup.Up(ctx, netup.Config{BootMAC: mac, Logger: log.With("step", "netup")})
+		res, err = netup.Up(ctx, netup.Config{BootMAC: mac, Logger: log.With("step", "netup")})
 		if err == nil {
 			log.Info("network up", "iface", res.Iface, "ip", res.Addr().String(), "server", res.Server().String())
 			break
@@ -77,6 +107,63 @@ func runInit(ctx context.Context, f runFlags, out io.Writer) error {
 		}
 	}
 
+	switch p, ok, err := rootfs.ParseCmdline(string(cmdline)); {
+	case err != nil:
+		log.Error("root filesystem parameters unusable: staying in the initramfs", "err", err)
+	case ok:
+		err := switchToRootfs(ctx, p, res, log.With("step", "rootfs"))
+		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
+	}
+	return enrolForever(ctx, f, out, log)
+}
+
+// stage2Marker is logged when stage 2 starts; the QEMU lab waits for it.
+const stage2Marker = "stage 2: running from the root filesystem"
+
+// Where stage 1 puts the root filesystem: the download and the overlay's
+// layers in /run (a tmpfs moved into the new root), the overlay on /newroot.
+const (
+	rootfsRunDir  = "/run/corral"
+	rootfsNewRoot = "/newroot"
+)
+
+// switchToRootfs fetches, verifies and mounts the root filesystem and execs
+// stage 2 in it. It returns only on failure.
+func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, log *slog.Logger) error {
+	img, err := rootfs.Fetch(ctx, rootfs.FetchConfig{Params: p, Dir: rootfsRunDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	m, err := rootfs.Mount(rootfs.MountConfig{Image: img, Dir: rootfsRunDir, NewRoot: rootfsNewRoot, Logger: log})
+	if err != nil {
+		return err
+	}
+	// The resolver netup wrote, for stage 2.
+	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		dst := filepath.Join(rootfsNewRoot, "etc/resolv.conf")
+		_ = os.Remove(dst)
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			log.Warn("resolver not carried into the root filesystem", "err", err)
+		}
+	}
+	h := rootfs.Handover{Iface: res.Iface, MAC: res.MAC.String(), Addr: res.Addr().String(), Server: res.Server().String(),
+		Domain: res.Plan.Domain, MTU: res.Plan.MTU, LeasedAt: time.Now().UTC(), RootfsURL: p.URL, Loop: m.Loop}
+	if res.Plan.Gateway.IsValid() {
+		h.Gateway = res.Plan.Gateway.String()
+	}
+	for _, a := range res.Plan.DNS {
+		h.DNS = append(h.DNS, a.String())
+	}
+	if err := rootfs.WriteHandover(rootfs.HandoverFile, h); err != nil {
+		log.Warn("handover file not written: stage 2 will not know the lease", "err", err)
+	}
+	err = rootfs.SwitchRoot(rootfsNewRoot, []string{rootfs.AgentPath, "init", "--stage=2"}, os.Environ(), log)
+	return errors.Join(err, m.Unmount())
+}
+
+// enrolForever enrols as "corral-agent run" does, and again after a
+// failure: PID 1 must not exit.
+func enrolForever(ctx context.Context, f runFlags, out io.Writer, log *slog.Logger) error {
 	f.cmdline = "/proc/cmdline"
 	d := hostDeps()
 	d.pid = 1 // set the hostname: this is the node's init

@@ -1,0 +1,60 @@
+package rootfs
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// HandoverFile is where stage 1 leaves the Handover for stage 2. /run is a
+// tmpfs moved into the new root, so the file survives switch_root.
+const HandoverFile = "/run/corral/handover.json"
+
+// Handover is what stage 1 tells stage 2. The kernel keeps the boot NIC's
+// address and routes across switch_root and exec; this says what they are
+// and where the lease came from, so stage 2 can renew the lease before it
+// ends.
+type Handover struct {
+	Iface     string    `json:"iface"`
+	MAC       string    `json:"mac"`
+	Addr      string    `json:"addr"`
+	Gateway   string    `json:"gateway,omitempty"`
+	DNS       []string  `json:"dns,omitempty"`
+	Domain    string    `json:"domain,omitempty"`
+	MTU       int       `json:"mtu,omitempty"`
+	Server    string    `json:"server"`
+	LeasedAt  time.Time `json:"leasedAt"`
+	RootfsURL string    `json:"rootfsURL"`
+	Loop      string    `json:"loop"`
+}
+
+// WriteHandover writes h to path (a temporary file renamed into place).
+func WriteHandover(path string, h Handover) error {
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadHandover reads what WriteHandover wrote.
+func ReadHandover(path string) (Handover, error) {
+	var h Handover
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return h, err
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return h, nil
+}

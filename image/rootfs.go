@@ -1,0 +1,561 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RootfsFile is the root filesystem's artifact name.
+const RootfsFile = "rootfs.squashfs"
+
+// AgentInRootfs is where the agent is in the root filesystem; the
+// initramfs' agent execs it after switch_root.
+const AgentInRootfs = "usr/local/bin/corral-agent"
+
+// rootfsRecipe is the version of what BuildRootfs does to the debootstrap
+// tree and how it packs it. Change it when that changes: cached trees and
+// built images are then redone.
+const rootfsRecipe = 1
+
+// DefaultSuite is the Debian release the root filesystem is made of.
+const DefaultSuite = "bookworm"
+
+// DefaultRootfsPackages are installed on top of debootstrap's minbase: what
+// a node needs to format and mount its disks (e2fsprogs, xfsprogs, gdisk,
+// util-linux), reach the network (iproute2, ca-certificates) and load
+// modules (kmod). Ceph is left out: its packages would add hundreds of
+// megabytes to a root filesystem that lives in RAM.
+var DefaultRootfsPackages = []string{"ca-certificates", "e2fsprogs", "gdisk", "iproute2", "kmod", "util-linux", "xfsprogs"}
+
+// rootfsTrim are removed from the debootstrap tree: documentation, manual
+// pages and translations no node reads (about 55 MB), the downloaded .debs
+// and apt's package lists (about 55 MB), and files that hold the build
+// host's name, resolver or times.
+var rootfsTrim = []string{
+	"usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
+	"var/cache/apt/archives", "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",
+	"var/lib/apt/lists", "var/cache/ldconfig/aux-cache", "var/cache/debconf/templates.dat-old",
+	"var/lib/dpkg/status-old", "var/lib/dpkg/diversions-old", "etc/resolv.conf", "etc/hostname",
+}
+
+// RootfsOptions say how to build rootfs.squashfs.
+type RootfsOptions struct {
+	// Suite is the Debian release; default DefaultSuite.
+	Suite string
+	// Mirror is the Debian mirror; default the host's (HostMirror).
+	Mirror string
+	// Packages are installed on top of minbase; nil means DefaultRootfsPackages.
+	Packages []string
+	// CacheDir keeps debootstrap trees by their inputs, the .debs and a
+	// downloaded k3s; required.
+	CacheDir string
+	// K3s says where k3s comes from (CacheDir is filled in).
+	K3s K3sSource
+	// Compression is mksquashfs' compressor; default zstd.
+	Compression string
+	// SourcesList is read for the host's mirror; default /etc/apt.
+	AptDir string
+}
+
+// RootfsInputs are what rootfs.squashfs is built from.
+type RootfsInputs struct {
+	Recipe      int      `json:"recipe"`
+	Suite       string   `json:"suite"`
+	Variant     string   `json:"variant"`
+	Mirror      string   `json:"mirror"`
+	Packages    []string `json:"packages"`
+	Compression string   `json:"compression"`
+	// Installed are the packages in the tree with their versions (dpkg-query).
+	Installed []Package `json:"installed"`
+	// K3sSHA256 is the k3s binary's digest; empty when the image has none.
+	K3sSHA256 string `json:"k3sSHA256,omitempty"`
+}
+
+// Package is an installed Debian package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+type rootfsPlan struct {
+	tree   string // the cached debootstrap tree
+	k3s    string // the k3s binary, "" when none
+	info   K3s
+	inputs RootfsInputs
+}
+
+// prepareRootfs makes (or finds in the cache) the debootstrap tree and k3s.
+func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*rootfsPlan, error) {
+	if o.CacheDir == "" {
+		return nil, errors.New("root filesystem: a cache directory is required")
+	}
+	cache, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	in := RootfsInputs{Recipe: rootfsRecipe, Suite: o.Suite, Variant: "minbase", Mirror: o.Mirror, Compression: o.Compression}
+	if in.Suite == "" {
+		in.Suite = DefaultSuite
+	}
+	if in.Compression == "" {
+		in.Compression = "zstd"
+	}
+	if in.Mirror == "" {
+		dir := o.AptDir
+		if dir == "" {
+			dir = "/etc/apt"
+		}
+		if in.Mirror, err = HostMirror(dir, in.Suite); err != nil {
+			return nil, err
+		}
+	}
+	in.Packages = slices.Clone(o.Packages)
+	if in.Packages == nil {
+		in.Packages = slices.Clone(DefaultRootfsPackages)
+	}
+	slices.Sort(in.Packages)
+	in.Packages = slices.Compact(in.Packages)
+
+	tree, installed, err := debootstrapTree(ctx, cache, in, log)
+	if err != nil {
+		return nil, err
+	}
+	in.Installed = installed
+	src := o.K3s
+	if src.CacheDir == "" {
+		src.CacheDir = filepath.Join(cache, "k3s")
+	}
+	k3s, info, err := ResolveK3s(ctx, src, log)
+	if err != nil {
+		return nil, err
+	}
+	in.K3sSHA256 = info.SHA256
+	return &rootfsPlan{tree: tree, k3s: k3s, info: info, inputs: in}, nil
+}
+
+// treeKey names a debootstrap tree by what it is made from.
+func treeKey(in RootfsInputs) string {
+	b, _ := json.Marshal(struct {
+		Recipe                       int
+		Suite, Variant, Mirror, Arch string
+		Packages                     []string
+	}{in.Recipe, in.Suite, in.Variant, in.Mirror, "amd64", in.Packages})
+	sum := sha256.Sum256(b)
+	return in.Suite + "-" + hex.EncodeToString(sum[:8])
+}
+
+// debootstrapTree returns the cached tree for these inputs, running
+// debootstrap when there is none. A tree is complete once its
+// packages.tsv (the dpkg-query list) exists; a half-made one is removed.
+func debootstrapTree(ctx context.Context, cache string, in RootfsInputs, log *slog.Logger) (string, []Package, error) {
+	dir := filepath.Join(cache, "rootfs", treeKey(in))
+	tree, list := filepath.Join(dir, "root"), filepath.Join(dir, "packages.tsv")
+	if b, err := os.ReadFile(list); err == nil {
+		pkgs, err := parsePackages(b)
+		if err == nil {
+			log.Info("root filesystem tree is up to date, not rebuilt", "step", "debootstrap", "dir", dir, "packages", len(pkgs))
+			return tree, pkgs, nil
+		}
+		log.Warn("cached package list unreadable: running debootstrap again", "file", list, "err", err)
+	}
+	if os.Geteuid() != 0 {
+		return "", nil, errors.New("debootstrap needs root to build the root filesystem: run make image (or corral image build --rootfs) as root")
+	}
+	bin, err := exec.LookPath("debootstrap")
+	if err != nil {
+		return "", nil, errors.New("debootstrap is not installed: apt-get install debootstrap (or make setup)")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	debs := filepath.Join(cache, "rootfs", "debs")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return "", nil, err
+	}
+	args := []string{"--variant=" + in.Variant, "--arch=amd64", "--cache-dir=" + debs}
+	if len(in.Packages) > 0 {
+		args = append(args, "--include="+strings.Join(in.Packages, ","))
+	}
+	args = append(args, in.Suite, tree, in.Mirror)
+	log.Info("running debootstrap: a few minutes on a fresh machine", "step", "debootstrap", "suite", in.Suite, "mirror", in.Mirror, "packages", strings.Join(in.Packages, ","), "dir", dir)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if err := runLogged(cmd, "debootstrap", log, debootstrapPhase); err != nil {
+		tail := ""
+		if b, rerr := os.ReadFile(filepath.Join(tree, "debootstrap", "debootstrap.log")); rerr == nil {
+			tail = lastLines(string(b), 10)
+		}
+		return "", nil, fmt.Errorf("debootstrap %s from %s: %w%s (MIRROR= chooses another mirror)", in.Suite, in.Mirror, err, tail)
+	}
+	log.Info("debootstrap done", "step", "debootstrap", "took", time.Since(start).Round(time.Second))
+	if err := trimTree(tree); err != nil {
+		return "", nil, fmt.Errorf("clean the debootstrap tree: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, "dpkg-query", "--admindir="+filepath.Join(tree, "var/lib/dpkg"), "-W", "-f", "${Package}\t${Version}\n").Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("list the installed packages (dpkg-query): %w", err)
+	}
+	pkgs, err := parsePackages(out)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	for _, p := range pkgs {
+		fmt.Fprintf(&b, "%s\t%s\n", p.Name, p.Version)
+	}
+	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
+		return "", nil, err
+	}
+	return tree, pkgs, nil
+}
+
+// trimTree removes what rootfsTrim names and empties the logs, and writes
+// the files a node's root filesystem must have whatever the build host.
+func trimTree(tree string) error {
+	for _, p := range rootfsTrim {
+		if err := os.RemoveAll(filepath.Join(tree, p)); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"var/cache/apt/archives/partial", "var/lib/apt/lists/partial"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			return err
+		}
+	}
+	// Logs of the build (times, host paths).
+	err := filepath.WalkDir(filepath.Join(tree, "var/log"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		return os.Truncate(p, 0)
+	})
+	if err != nil {
+		return err
+	}
+	for name, content := range map[string]string{
+		// The agent writes the leased resolver here at boot.
+		"etc/resolv.conf": "",
+		// The agent sets the hostname the controller gives.
+		"etc/hostname": "corral-node\n",
+	} {
+		if err := os.WriteFile(filepath.Join(tree, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parsePackages(b []byte) ([]Package, error) {
+	var pkgs []Package
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		name, version, ok := strings.Cut(line, "\t")
+		if !ok || name == "" || version == "" {
+			return nil, fmt.Errorf("package list line %d: %q: want name<TAB>version", i+1, line)
+		}
+		pkgs = append(pkgs, Package{Name: name, Version: version})
+	}
+	if len(pkgs) == 0 {
+		return nil, errors.New("no installed packages")
+	}
+	slices.SortFunc(pkgs, func(a, b Package) int { return strings.Compare(a.Name, b.Name) })
+	return pkgs, nil
+}
+
+// buildSquashfs stages the tree with the agent and k3s and packs it.
+func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, epoch int64, log *slog.Logger) (Artifact, error) {
+	bin, err := exec.LookPath("mksquashfs")
+	if err != nil {
+		return Artifact{}, errors.New("mksquashfs is not installed: apt-get install squashfs-tools (or make setup)")
+	}
+	// A copy of the cached tree made of hard links: cheap, and the files
+	// added below are new names, so the cache is not changed.
+	stage, err := os.MkdirTemp(filepath.Dir(filepath.Dir(rp.tree)), "stage-")
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer os.RemoveAll(stage)
+	root := filepath.Join(stage, "root")
+	if out, err := exec.CommandContext(ctx, "cp", "-al", rp.tree, root).CombinedOutput(); err != nil {
+		return Artifact{}, fmt.Errorf("stage the root filesystem (cp -al): %w: %s", err, out)
+	}
+	add := map[string]string{AgentInRootfs: agent}
+	if rp.k3s != "" {
+		add[K3sInRootfs] = rp.k3s
+	}
+	for dst, src := range add {
+		if err := copyFile(src, filepath.Join(root, dst), 0o755); err != nil {
+			return Artifact{}, fmt.Errorf("add %s to the root filesystem: %w", dst, err)
+		}
+	}
+
+	tmp := filepath.Join(outDir, "."+RootfsFile+".tmp")
+	defer os.Remove(tmp)
+	e := strconv.FormatInt(epoch, 10)
+	args := []string{root, tmp, "-noappend", "-comp", rp.inputs.Compression,
+		"-all-root", "-mkfs-time", e, "-all-time", e}
+	if rp.inputs.Compression == "zstd" {
+		// Level 3 packs about as small as gzip -9 in a fraction of the time.
+		args = append(args, "-Xcompression-level", "3")
+	}
+	_, ttyErr := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
+	tty := ttyErr == nil
+	if !tty {
+		args = append(args, "-no-progress")
+	}
+	log.Info("packing the root filesystem", "step", "mksquashfs", "compression", rp.inputs.Compression, "k3s", rp.info.Included)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if tty {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		err = cmd.Run()
+	} else {
+		err = runLogged(cmd, "mksquashfs", log, func(string) string { return "" })
+	}
+	if err != nil {
+		return Artifact{}, fmt.Errorf("mksquashfs: %w", err)
+	}
+	a, err := writeFile(filepath.Join(outDir, RootfsFile), func(w io.Writer) error {
+		f, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+	if err != nil {
+		return Artifact{}, err
+	}
+	log.Info("root filesystem packed", "step", "mksquashfs", "bytes", a.Size, "took", time.Since(start).Round(100*time.Millisecond))
+	return a, nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	_ = os.Remove(dst)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Chmod(mode); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runLogged runs a long tool, logging the first line of each phase its output names
+// (phase returns "" for lines that start none) and, every 15 s of silence,
+// that it is still running with its last line. A failure returns the last
+// lines of output.
+func runLogged(cmd *exec.Cmd, step string, log *slog.Logger, phase func(string) string) error {
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	done := make(chan error, 1)
+	go func() { err := cmd.Wait(); pw.Close(); done <- err }()
+	start := time.Now()
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	var last []string
+	seen := map[string]bool{}
+	for lines != nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			last = append(last, l)
+			if len(last) > 10 {
+				last = last[1:]
+			}
+			// Each phase once: debootstrap alternates Retrieving and
+			// Validating for every package.
+			if p := phase(l); p != "" && !seen[p] {
+				seen[p] = true
+				log.Info(step+": "+p, "step", step, "elapsed", time.Since(start).Round(time.Second))
+			}
+		case <-tick.C:
+			l := ""
+			if len(last) > 0 {
+				l = last[len(last)-1]
+			}
+			log.Info(step+" still running", "step", step, "elapsed", time.Since(start).Round(time.Second), "last", l)
+		}
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("%w; last output:\n%s", err, strings.Join(last, "\n"))
+	}
+	return nil
+}
+
+// debootstrapPhase is the phase a debootstrap "I: " line starts:
+// "I: Retrieving libc6 2.36" → "Retrieving".
+func debootstrapPhase(line string) string {
+	rest, ok := strings.CutPrefix(line, "I: ")
+	if !ok {
+		return ""
+	}
+	word, _, _ := strings.Cut(rest, " ")
+	return strings.TrimSuffix(word, "...")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; debootstrap.log ends:\n" + strings.Join(lines, "\n")
+}
+
+// HostMirror finds the Debian mirror the host's apt uses for suite, in
+// aptDir/sources.list (one-line format) and aptDir/sources.list.d/*.list and
+// *.sources (deb822). The first "deb" source whose suites include suite
+// wins; without one, the first Debian-looking "deb" source (URI ending in
+// /debian).
+func HostMirror(aptDir, suite string) (string, error) {
+	var files []string
+	if _, err := os.Stat(filepath.Join(aptDir, "sources.list")); err == nil {
+		files = append(files, filepath.Join(aptDir, "sources.list"))
+	}
+	for _, pat := range []string{"*.list", "*.sources"} {
+		m, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", pat))
+		slices.Sort(m)
+		files = append(files, m...)
+	}
+	var all []AptSource
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasSuffix(f, ".sources") {
+			all = append(all, ParseDeb822Sources(string(b))...)
+		} else {
+			all = append(all, ParseSourcesList(string(b))...)
+		}
+	}
+	for _, s := range all {
+		if slices.Contains(s.Suites, suite) {
+			return s.URI, nil
+		}
+	}
+	for _, s := range all {
+		if strings.HasSuffix(strings.TrimSuffix(s.URI, "/"), "/debian") {
+			return s.URI, nil
+		}
+	}
+	return "", fmt.Errorf("no Debian mirror for %s in %s/sources.list or sources.list.d: set MIRROR=http://<mirror>/debian", suite, aptDir)
+}
+
+// AptSource is one "deb" source of apt's configuration.
+type AptSource struct {
+	URI    string
+	Suites []string
+}
+
+// ParseSourcesList reads the one-line format: "deb [options] uri suite
+// component...". deb-src lines and comments are skipped.
+func ParseSourcesList(s string) []AptSource {
+	var out []AptSource
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "deb" {
+			continue
+		}
+		f = f[1:]
+		if strings.HasPrefix(f[0], "[") {
+			for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+				f = f[1:]
+			}
+			if len(f) > 0 {
+				f = f[1:]
+			}
+		}
+		if len(f) < 2 {
+			continue
+		}
+		out = append(out, AptSource{URI: f[0], Suites: []string{f[1]}})
+	}
+	return out
+}
+
+// ParseDeb822Sources reads the deb822 format: stanzas separated by blank
+// lines with Types:, URIs:, Suites: fields. Disabled stanzas (Enabled: no)
+// and those without the "deb" type are skipped.
+func ParseDeb822Sources(s string) []AptSource {
+	var out []AptSource
+	for _, stanza := range strings.Split(strings.ReplaceAll(s, "\r", ""), "\n\n") {
+		fields := map[string]string{}
+		key := ""
+		for _, line := range strings.Split(stanza, "\n") {
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && key != "" {
+				fields[key] += " " + strings.TrimSpace(line)
+				continue
+			}
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			key = strings.ToLower(strings.TrimSpace(k))
+			fields[key] = strings.TrimSpace(v)
+		}
+		if !slices.Contains(strings.Fields(fields["types"]), "deb") || strings.EqualFold(fields["enabled"], "no") {
+			continue
+		}
+		suites := strings.Fields(fields["suites"])
+		for _, u := range strings.Fields(fields["uris"]) {
+			out = append(out, AptSource{URI: u, Suites: suites})
+		}
+	}
+	return out
+}
