@@ -25,14 +25,16 @@ import (
 
 // Default is what a server needs to reach its network and its disks and to
 // mount the node root: virtio for VMs, the common Intel and Mellanox NICs,
-// NVMe, AHCI and the usual RAID/HBA controllers, squashfs, overlay and loop,
+// NVMe, AHCI and the usual RAID/HBA controllers with sd_mod, without which
+// no SCSI, SAS or SATA disk behind them gets a block device, virtio_scsi,
+// squashfs, overlay and loop,
 // and virtio_rng: early in boot the kernel's random pool may not be ready,
 // and the agent needs randomness at once (DHCP transaction ids, TLS); a VM
 // without RDRAND (QEMU TCG) waits minutes for it without a hardware RNG.
 var Default = []string{
-	"virtio_net", "virtio_blk", "virtio_pci", "virtio_rng",
+	"virtio_net", "virtio_blk", "virtio_scsi", "virtio_pci", "virtio_rng",
 	"e1000", "e1000e", "igb", "ixgbe", "i40e", "ice", "mlx5_core",
-	"nvme", "ahci", "megaraid_sas", "mpt3sas",
+	"nvme", "ahci", "megaraid_sas", "mpt3sas", "sd_mod",
 	"squashfs", "overlay", "loop",
 }
 
