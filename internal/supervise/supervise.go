@@ -355,7 +355,15 @@ func (s *Supervisor) wait(cmd *exec.Cmd) <-chan error {
 		}()
 		return ch
 	}
-	go func() { ch <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		if errors.Is(err, syscall.ECHILD) {
+			// Another reaper (PID 1's) took the child: it has exited,
+			// with a status we cannot know. Set Exited to learn it.
+			err = errors.New("exited (its status was reaped by another process)")
+		}
+		ch <- err
+	}()
 	return ch
 }
 

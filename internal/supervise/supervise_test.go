@@ -435,3 +435,35 @@ func TestExitedHookReplacesWait(t *testing.T) {
 		}
 	}
 }
+
+func TestChildReapedByAnotherReaperCountsAsExited(t *testing.T) {
+	// PID 1 without the Exited hook: its reaper may take the child first.
+	stopReaping := make(chan struct{})
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		for {
+			select {
+			case <-stopReaping:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			var ws unix.WaitStatus
+			for {
+				if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err != nil || pid <= 0 {
+					break
+				}
+			}
+		}
+	}()
+	defer func() { close(stopReaping); <-reaped }()
+	_, rec, stop := start(t, "crash", Options{Initial: 5 * time.Millisecond})
+	rec.waitFor(t, "three exits", func(ev []Event) bool { return count(ev, Exited) >= 3 })
+	stop()
+	ev, _ := rec.snapshot()
+	for _, e := range ev {
+		if e.Type == Exited && e.Err == nil {
+			t.Errorf("run %d: no exit error; want exit status 3 or the reaped notice", e.Run)
+		}
+	}
+}
