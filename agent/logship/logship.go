@@ -20,7 +20,8 @@
 // sequence number is the CLOCK_BOOTTIME reading in nanoseconds when the
 // record was logged, bumped to stay strictly increasing, so it also
 // increases across those processes. The controller stores a record only
-// once per (boot, seq).
+// once per (boot, seq). Stage 1 cannot send (it registers only after
+// switch_root), so Spool keeps its records in /run for stage 2 to send.
 //
 // The shipper's own troubles (controller unreachable, token refused) are
 // written to the console only, never queued, so they cannot feed on
@@ -107,6 +108,11 @@ type Shipper struct {
 	send    Sender
 	boot    string
 
+	// spool, while set, receives every queued record (see Spool).
+	spool     *os.File
+	spoolPath string
+	spooled   int
+
 	wake   chan struct{}
 	sendMu sync.Mutex // one send at a time: Run or Flush
 }
@@ -179,6 +185,7 @@ func (s *Shipper) enqueue(r v1alpha1.LogRecord) {
 	r.Seq = max(s.o.Seq(), s.lastSeq+1)
 	s.lastSeq = r.Seq
 	s.q = append(s.q, r)
+	s.spoolLocked(r)
 	if len(s.q) > s.o.Capacity {
 		n := len(s.q) - s.o.Capacity
 		s.q = s.q[n:]
@@ -222,6 +229,7 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 	switch {
 	case err == nil:
 		s.remove(b.Records[len(b.Records)-1].Seq, 0)
+		s.endSpool()
 		return true, nil
 	case errors.As(err, &ae) && (ae.Code == http.StatusUnauthorized || ae.Code == http.StatusForbidden):
 		s.mu.Lock()
