@@ -1,0 +1,112 @@
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func TestActionFor(t *testing.T) {
+	for _, tc := range []struct {
+		sig  os.Signal
+		want Action
+		ok   bool
+	}{
+		{syscall.SIGTERM, Reboot, true},
+		{syscall.SIGINT, Reboot, true}, // Ctrl-Alt-Del after CAD_OFF
+		{syscall.SIGUSR1, Halt, true},
+		{syscall.SIGUSR2, Poweroff, true},
+		{syscall.SIGHUP, 0, false},
+		{syscall.SIGCHLD, 0, false}, // the reaper's
+	} {
+		got, ok := ActionFor(tc.sig)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ActionFor(%v) = %v, %v; want %v, %v", tc.sig, got, ok, tc.want, tc.ok)
+		}
+	}
+	for a, cmd := range map[Action]int{Reboot: unix.LINUX_REBOOT_CMD_RESTART, Poweroff: unix.LINUX_REBOOT_CMD_POWER_OFF, Halt: unix.LINUX_REBOOT_CMD_HALT} {
+		if a.rebootCmd() != cmd {
+			t.Errorf("%v: reboot command %#x, want %#x", a, a.rebootCmd(), cmd)
+		}
+	}
+}
+
+func TestUnmountOrder(t *testing.T) {
+	table := []Mount{
+		{Point: "/"}, {Point: "/proc"}, {Point: "/sys"}, {Point: "/dev"}, {Point: "/dev/pts"}, {Point: "/run"},
+		{Point: "/run/corral/lower"}, {Point: "/run/corral/rw"},
+		{Point: "/sys/fs/cgroup"}, {Point: "/proc/sys/fs/binfmt_misc"},
+		{Point: "/var/lib/rancher"}, {Point: "/var/lib/rancher/k3s/pods/x"}, {Point: "/mnt/data"},
+	}
+	got := UnmountOrder(table)
+	want := []string{"/mnt/data", "/var/lib/rancher/k3s/pods/x", "/var/lib/rancher"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unmount order (-want +got):\n%s", diff)
+	}
+}
+
+// fakeSys records the calls Shutdown makes.
+type fakeSys struct {
+	calls    []string
+	others   int // processes left; SIGTERM leaves stubborn of them
+	stubborn int
+	mountErr error
+}
+
+func (f *fakeSys) KillAll(sig unix.Signal) error {
+	f.calls = append(f.calls, "kill "+unix.SignalName(sig))
+	if sig == unix.SIGTERM {
+		f.others = f.stubborn
+	} else {
+		f.others = 0
+	}
+	return nil
+}
+func (f *fakeSys) Others() int { return f.others }
+func (f *fakeSys) Sync()       { f.calls = append(f.calls, "sync") }
+func (f *fakeSys) Mounts() ([]Mount, error) {
+	return []Mount{{Point: "/"}, {Point: "/proc"}, {Point: "/data"}}, f.mountErr
+}
+func (f *fakeSys) Unmount(p string) error {
+	f.calls = append(f.calls, "umount "+p)
+	return nil
+}
+func (f *fakeSys) RemountRootReadOnly() error {
+	f.calls = append(f.calls, "remount / ro")
+	return nil
+}
+func (f *fakeSys) Reboot(cmd int) error {
+	f.calls = append(f.calls, fmt.Sprintf("reboot %#x", cmd))
+	return errors.New("fake")
+}
+
+func TestShutdownTerminatesSyncsUnmountsThenReboots(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		action   Action
+		stubborn int
+		want     []string
+	}{
+		{"everything exits on SIGTERM", Poweroff, 0, []string{"kill SIGTERM", "sync", "umount /data", "remount / ro", "sync", "reboot 0x4321fedc"}},
+		{"stubborn processes are killed", Reboot, 2, []string{"kill SIGTERM", "kill SIGKILL", "sync", "umount /data", "remount / ro", "sync", "reboot 0x1234567"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSys{others: 3, stubborn: tc.stubborn}
+			s := &Shutdown{Grace: 50 * time.Millisecond, Sys: f}
+			err := s.Run(tc.action)
+			if err == nil || !strings.Contains(err.Error(), "fake") {
+				t.Errorf("err = %v, want reboot's", err)
+			}
+			if diff := cmp.Diff(tc.want, f.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

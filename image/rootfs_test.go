@@ -1,0 +1,215 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"corral.io/corral/agent/rootfs"
+)
+
+func TestAgentPathsAgree(t *testing.T) {
+	if "/"+AgentInRootfs != rootfs.AgentPath {
+		t.Errorf("the image puts the agent at /%s, stage 1 execs %s", AgentInRootfs, rootfs.AgentPath)
+	}
+}
+
+func TestParseDeb822Sources(t *testing.T) {
+	in := `Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://src.example/debian
+Suites: bookworm
+
+Types: deb
+URIs: http://off.example/debian
+Suites: bookworm
+Enabled: no
+
+Types: deb deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+`
+	want := []AptSource{
+		{URI: "http://deb.debian.org/debian", Suites: []string{"bookworm", "bookworm-updates"}},
+		{URI: "http://deb.debian.org/debian-security", Suites: []string{"bookworm-security"}},
+	}
+	if diff := cmp.Diff(want, ParseDeb822Sources(in)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestParseSourcesList(t *testing.T) {
+	in := `# comment
+deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib
+deb-src http://mirror.example/debian bookworm main
+deb http://security.debian.org/debian-security bookworm-security main # trailing
+deb broken
+`
+	want := []AptSource{
+		{URI: "http://mirror.example/debian", Suites: []string{"bookworm"}},
+		{URI: "http://security.debian.org/debian-security", Suites: []string{"bookworm-security"}},
+	}
+	if diff := cmp.Diff(want, ParseSourcesList(in)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestHostMirror(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sources.list.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := HostMirror(dir, "bookworm"); err == nil || !strings.Contains(err.Error(), "MIRROR=") {
+		t.Errorf("no sources: err = %v, want one naming MIRROR=", err)
+	}
+	write("sources.list.d/other.list", "deb https://packages.example/apt stable main\n")
+	write("sources.list.d/debian.sources", "Types: deb\nURIs: http://deb.example/debian\nSuites: bookworm\n")
+	got, err := HostMirror(dir, "bookworm")
+	if err != nil || got != "http://deb.example/debian" {
+		t.Errorf("HostMirror = %q, %v", got, err)
+	}
+	// Another suite: the Debian-looking source.
+	if got, err := HostMirror(dir, "trixie"); err != nil || got != "http://deb.example/debian" {
+		t.Errorf("HostMirror(trixie) = %q, %v", got, err)
+	}
+}
+
+func TestParsePackages(t *testing.T) {
+	got, err := parsePackages([]byte("zlib1g\t1:1.2.13.dfsg-1\nbase-files\t12.4+deb12u15\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{{"base-files", "12.4+deb12u15"}, {"zlib1g", "1:1.2.13.dfsg-1"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "no-tab\n", "name\t\n"} {
+		if _, err := parsePackages([]byte(bad)); err == nil {
+			t.Errorf("parsePackages(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestDebootstrapPhase(t *testing.T) {
+	for line, want := range map[string]string{
+		"I: Retrieving libc6 2.36-9":             "Retrieving",
+		"I: Configuring apt...":                  "Configuring",
+		"I: Base system installed successfully.": "Base",
+		"W: Failure trying to run":               "",
+		"":                                       "",
+	} {
+		if got := debootstrapPhase(line); got != want {
+			t.Errorf("debootstrapPhase(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestTreeKeyChangesWithEveryInput(t *testing.T) {
+	base := RootfsInputs{Recipe: 1, Suite: "bookworm", Variant: "minbase", Mirror: "http://m/debian", Packages: []string{"kmod"}}
+	seen := map[string]string{treeKey(base): "base"}
+	for name, in := range map[string]RootfsInputs{
+		"suite":    {Recipe: 1, Suite: "trixie", Variant: "minbase", Mirror: "http://m/debian", Packages: []string{"kmod"}},
+		"mirror":   {Recipe: 1, Suite: "bookworm", Variant: "minbase", Mirror: "http://n/debian", Packages: []string{"kmod"}},
+		"packages": {Recipe: 1, Suite: "bookworm", Variant: "minbase", Mirror: "http://m/debian", Packages: []string{"kmod", "gdisk"}},
+		"recipe":   {Recipe: 2, Suite: "bookworm", Variant: "minbase", Mirror: "http://m/debian", Packages: []string{"kmod"}},
+	} {
+		k := treeKey(in)
+		if other, dup := seen[k]; dup {
+			t.Errorf("changing the %s gives the key of %s", name, other)
+		}
+		seen[k] = name
+	}
+	// Installed versions and k3s do not name the tree: they come after it.
+	in := base
+	in.Installed, in.K3sSHA256 = []Package{{"a", "1"}}, "x"
+	if treeKey(in) != treeKey(base) {
+		t.Error("the key depends on what debootstrap produced")
+	}
+}
+
+func TestResolveK3s(t *testing.T) {
+	bin := []byte("not really k3s")
+	s := sha256.Sum256(bin)
+	sum := hex.EncodeToString(s[:])
+	good := filepath.Join(t.TempDir(), "k3s")
+	if err := os.WriteFile(good, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/k3s" {
+			_, _ = w.Write(bin)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+
+	t.Run("K3S_BINARY with the pinned digest", func(t *testing.T) {
+		p, k, err := ResolveK3s(ctx, K3sSource{Binary: good, SHA256: sum}, slog.New(slog.DiscardHandler))
+		if err != nil || p != good || !k.Included || k.SHA256 != sum {
+			t.Errorf("= %q, %+v, %v", p, k, err)
+		}
+	})
+	t.Run("K3S_BINARY with another digest", func(t *testing.T) {
+		_, _, err := ResolveK3s(ctx, K3sSource{Binary: good}, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "not the pinned "+K3sSHA256) || !strings.Contains(err.Error(), sum) {
+			t.Errorf("err = %v, want one naming both digests", err)
+		}
+	})
+	t.Run("download, then the cache", func(t *testing.T) {
+		cache := t.TempDir()
+		src := K3sSource{CacheDir: cache, URL: srv.URL + "/k3s", SHA256: sum}
+		p, k, err := ResolveK3s(ctx, src, slog.New(slog.DiscardHandler))
+		if err != nil || !k.Included || p != filepath.Join(cache, "k3s-"+K3sVersion) {
+			t.Fatalf("= %q, %+v, %v", p, k, err)
+		}
+		srv.Close() // the second build finds it in the cache
+		if p2, k2, err := ResolveK3s(ctx, src, slog.New(slog.DiscardHandler)); err != nil || p2 != p || !k2.Included {
+			t.Errorf("from the cache: %q, %+v, %v", p2, k2, err)
+		}
+	})
+	t.Run("neither: one line, without k3s", func(t *testing.T) {
+		var logs bytes.Buffer
+		p, k, err := ResolveK3s(ctx, K3sSource{CacheDir: t.TempDir(), URL: "http://127.0.0.1:1/k3s", SHA256: sum}, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil || p != "" || k.Included || !strings.Contains(k.Reason, "download from http://127.0.0.1:1/k3s failed") {
+			t.Errorf("= %q, %+v, %v", p, k, err)
+		}
+		if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "WITHOUT k3s") || !strings.Contains(logs.String(), "K3S_BINARY") {
+			t.Errorf("%d log lines, want one saying WITHOUT k3s and how to fix it:\n%s", n, logs.String())
+		}
+	})
+	t.Run("wrong download is not kept", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("tampered")) }))
+		defer srv.Close()
+		cache := t.TempDir()
+		_, k, err := ResolveK3s(ctx, K3sSource{CacheDir: cache, URL: srv.URL, SHA256: sum}, slog.New(slog.DiscardHandler))
+		if err != nil || k.Included {
+			t.Errorf("= %+v, %v", k, err)
+		}
+		if left, _ := os.ReadDir(cache); len(left) != 0 {
+			t.Errorf("cache holds %v after a bad download", left)
+		}
+	})
+}

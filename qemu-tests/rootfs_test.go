@@ -1,0 +1,66 @@
+package qemutests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"corral.io/corral/image"
+)
+
+// stage2Marker is what corral-agent logs once it runs from the root
+// filesystem (cmd/corral-agent/init.go).
+const stage2Marker = `msg="stage 2: running from the root filesystem"`
+
+// TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols boots the node
+// image with corral.rootfs= pointing at the controller's copy of
+// rootfs.squashfs: the agent, PID 1 in the initramfs, brings the network
+// up, downloads and verifies the squashfs, mounts it with a tmpfs overlay,
+// switch_roots into it and, as stage 2, registers, is approved and
+// heartbeats.
+func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
+	dir := RequireNodeImage(t)
+	m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs, ok := m.Artifact(image.RootfsFile)
+	if !ok {
+		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab (as root, with debootstrap and squashfs-tools)", dir, image.RootfsFile)
+	}
+	l := newLab(t, BIOS, true)
+	l.nodeImage = dir
+	// The controller serves <imagesDir>/<version>/<file> as
+	// /images/<version>/<file>; the lab's image is version "test".
+	if err := copyFile(filepath.Join(dir, image.RootfsFile), filepath.Join(l.dir, "images", "test", image.RootfsFile)); err != nil {
+		t.Fatalf("stage the root filesystem: %v", err)
+	}
+	url := fmt.Sprintf("http://%s/images/test/%s", net.JoinHostPort(controllerIP, httpPort), image.RootfsFile)
+	l.Cmdline += " corral.rootfs=" + url + " corral.rootfs.sha256=" + rootfs.SHA256
+	l.startController()
+
+	vm := l.StartShapedVM("rootfs", BIOS, Shape{CPUs: 1, MemoryMiB: 1024})
+	stage2 := vm.WaitFor(stage2Marker, 5*time.Minute)
+	beat := vm.WaitFor("msg=heartbeating", 3*time.Minute)
+	registered := vm.Since(l.FindLog("node registered"))
+	t.Logf("rootfs.squashfs %d bytes (%.1f MB); QEMU start to stage 2 in %.1f s, to registered in %.1f s, to heartbeating in %.1f s",
+		rootfs.Size, float64(rootfs.Size)/1e6, stage2.Seconds(), registered.Seconds(), beat.Seconds())
+	switch {
+	case registered < 0:
+		t.Error("the controller never logged \"node registered\"")
+	case registered < stage2:
+		t.Errorf("registered %.1f s after power-on, before stage 2 (%.1f s): the initramfs enrolled, not the root filesystem", registered.Seconds(), stage2.Seconds())
+	}
+	if !vm.ConsoleContains("root filesystem downloaded and verified") {
+		t.Error("console does not show the verified download")
+	}
+	if vm.ConsoleContains("staying in the initramfs") {
+		t.Error("console shows the agent gave up on the root filesystem")
+	}
+	if os.Getenv("CORRAL_LAB_KEEP") != "" {
+		t.Logf("serial console: %s", vm.Serial)
+	}
+}
