@@ -110,14 +110,33 @@ const (
 	ipxeDir    = "/usr/lib/ipxe"
 )
 
-// repoRoot is the module root: `go test` runs in qemu-tests/.
+// deadline is the test's deadline, when t is a *testing.T that has one.
+func deadline(t testing.TB) (time.Time, bool) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		return d.Deadline()
+	}
+	return time.Time{}, false
+}
+
+// repoRoot is the module root: the nearest directory up from the working
+// directory with Corral's go.mod (go test runs in qemu-tests/, make lab in
+// the root).
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatalf("find the repository root: %v", err)
 	}
-	return root
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module corral.io/corral\n")) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("not inside the Corral repository: no go.mod of corral.io/corral above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // paths of the built artifacts a lab needs.
@@ -169,7 +188,7 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 // Lab is one test's provisioning network: a namespace with a bridge and a
 // running controller.
 type Lab struct {
-	t     *testing.T
+	t     testing.TB
 	NS    *testnet.NS
 	paths paths
 	dir   string // scratch directory: config, state, logs
@@ -191,7 +210,7 @@ type Lab struct {
 // NewLab creates the namespace and bridge, writes a controller config for it
 // and starts `bin/corral controller` inside it, waiting until its HTTP server
 // answers. It skips the test when the lab cannot run here.
-func NewLab(t *testing.T, fw Firmware) *Lab {
+func NewLab(t testing.TB, fw Firmware) *Lab {
 	t.Helper()
 	l := newLab(t, fw, true)
 	l.startController()
@@ -200,7 +219,7 @@ func NewLab(t *testing.T, fw Firmware) *Lab {
 
 // newLab creates the namespace and bridge, and the scratch directory whose
 // logs are saved when the test fails.
-func newLab(t *testing.T, fw Firmware, controller bool) *Lab {
+func newLab(t testing.TB, fw Firmware, controller bool) *Lab {
 	t.Helper()
 	p := requireLab(t, fw, controller)
 	// TempDir first: its removal is registered first, so it runs after the
@@ -375,7 +394,12 @@ func (l *Lab) start(what, logFile, name string, args ...string) (*exec.Cmd, <-ch
 type VM struct {
 	Name     string
 	Firmware Firmware
-	MAC      net.HardwareAddr
+	Shape    Shape
+	// MAC is the boot NIC's address; MACs holds every NIC's, boot NIC first.
+	MAC  net.HardwareAddr
+	MACs []net.HardwareAddr
+	// Disks are the VM's disks as attached, in Shape.Disks order.
+	Disks []AttachedDisk
 	// Serial is the file receiving the VM's serial console.
 	Serial  string
 	started time.Time
@@ -384,11 +408,55 @@ type VM struct {
 	lab     *Lab
 }
 
-// StartVM creates a tap on the bridge and boots a 512 MiB VM from the
-// network on it with the given firmware.
+// Shape is a VM's hardware: what the agent must find and report.
+type Shape struct {
+	// CPUs is the number of vCPUs (-smp); 0 means 1.
+	CPUs int
+	// MemoryMiB is the RAM (-m); 0 means 512.
+	MemoryMiB int
+	// Disks are attached in order; each is a sparse raw file.
+	Disks []Disk
+	// ExtraNICs are NICs besides the boot NIC, on the same bridge, without
+	// an option ROM, so the firmware never boots from them.
+	ExtraNICs int
+}
+
+// DefaultShape is one vCPU, 512 MiB, one NIC and no disk.
+var DefaultShape = Shape{CPUs: 1, MemoryMiB: 512}
+
+// Disk is a VM disk.
+type Disk struct {
+	// Serial is the serial number the device reports (at most 20 bytes).
+	Serial string
+	// SizeBytes is the disk's size.
+	SizeBytes int64
+	// Bus is "virtio" (virtio-blk, the default), "nvme" or "scsi"
+	// (virtio-scsi).
+	Bus string
+	// Files, when set, make the disk a whole-disk ext4 filesystem holding
+	// these files (name → content), made with mkfs.ext4 -d: data Corral
+	// did not write.
+	Files map[string]string
+}
+
+// AttachedDisk is a disk as it was given to QEMU.
+type AttachedDisk struct {
+	Disk
+	// Path is the raw file backing it.
+	Path string
+}
+
+// StartVM creates a tap on the bridge and boots a 512 MiB, one-vCPU VM
+// from the network on it with the given firmware.
 func (l *Lab) StartVM(name string, fw Firmware) *VM {
 	l.t.Helper()
-	return l.startVM(name, fw, "-boot", "n")
+	return l.startVM(name, fw, DefaultShape, "-boot", "n")
+}
+
+// StartShapedVM boots a VM of the given shape from the network.
+func (l *Lab) StartShapedVM(name string, fw Firmware, shape Shape) *VM {
+	l.t.Helper()
+	return l.startVM(name, fw, shape, "-boot", "n")
 }
 
 // startDirectVM boots the test kernel and initramfs directly (-kernel,
@@ -396,16 +464,15 @@ func (l *Lab) StartVM(name string, fw Firmware) *VM {
 // and the harness without a controller.
 func (l *Lab) startDirectVM(name, cmdline string) *VM {
 	l.t.Helper()
-	return l.startVM(name, Firmware{Name: "direct"}, "-kernel", l.paths.kernel, "-initrd", l.paths.initrd, "-append", cmdline)
+	return l.startVM(name, Firmware{Name: "direct"}, DefaultShape, "-kernel", l.paths.kernel, "-initrd", l.paths.initrd, "-append", cmdline)
 }
 
-func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
+func (l *Lab) startVM(name string, fw Firmware, shape Shape, boot ...string) *VM {
 	t := l.t
 	t.Helper()
-	l.taps++
-	tap := fmt.Sprintf("tap%d", l.taps)
-	l.NS.Tap(tap, bridgeName)
-	vm := &VM{Name: name, Firmware: fw, MAC: randomMAC(), lab: l,
+	shape.CPUs = cmp.Or(shape.CPUs, 1)
+	shape.MemoryMiB = cmp.Or(shape.MemoryMiB, 512)
+	vm := &VM{Name: name, Firmware: fw, Shape: shape, lab: l,
 		Serial: filepath.Join(l.dir, name+".serial.log")}
 	qemuLog := filepath.Join(l.dir, name+".qemu.log")
 	l.logs = append(l.logs, vm.Serial, qemuLog)
@@ -416,7 +483,8 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 		// graphics=off: SeaBIOS (and the iPXE ROM through it) print on the
 		// serial port; OVMF always does.
 		"-machine", "pc,graphics=off",
-		"-m", "512",
+		"-smp", strconv.Itoa(shape.CPUs),
+		"-m", strconv.Itoa(shape.MemoryMiB),
 		// No default CD-ROM, floppy or VGA: nothing to try before the NIC.
 		"-nodefaults", "-nographic",
 		// A hardware RNG, as servers have: without RDRAND (TCG) the
@@ -424,13 +492,50 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 		"-device", "virtio-rng-pci",
 		"-no-reboot",
 		"-serial", "file:" + vm.Serial,
-		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",
 	}
-	nic := "virtio-net-pci,netdev=net0,mac=" + vm.MAC.String() + ",bootindex=1"
-	if fw.NoROM {
-		nic += ",romfile="
+	for i := 0; i <= shape.ExtraNICs; i++ {
+		l.taps++
+		tap := fmt.Sprintf("tap%d", l.taps)
+		l.NS.Tap(tap, bridgeName)
+		mac := randomMAC()
+		vm.MACs = append(vm.MACs, mac)
+		id := fmt.Sprintf("net%d", i)
+		nic := "virtio-net-pci,netdev=" + id + ",mac=" + mac.String()
+		if i == 0 {
+			nic += ",bootindex=1"
+			if fw.NoROM {
+				nic += ",romfile="
+			}
+		} else {
+			nic += ",romfile="
+		}
+		args = append(args, "-netdev", "tap,id="+id+",ifname="+tap+",script=no,downscript=no", "-device", nic)
 	}
-	args = append(args, "-device", nic)
+	vm.MAC = vm.MACs[0]
+	scsi := false
+	for i, d := range shape.Disks {
+		path := filepath.Join(l.dir, fmt.Sprintf("%s.disk%d.raw", name, i))
+		if err := makeDisk(path, d); err != nil {
+			t.Fatalf("VM %s: disk %d: %v", name, i, err)
+		}
+		vm.Disks = append(vm.Disks, AttachedDisk{Disk: d, Path: path})
+		id := fmt.Sprintf("disk%d", i)
+		args = append(args, "-drive", "if=none,format=raw,id="+id+",file="+path)
+		switch d.Bus {
+		case "", "virtio":
+			args = append(args, "-device", "virtio-blk-pci,drive="+id+",serial="+d.Serial)
+		case "nvme":
+			args = append(args, "-device", "nvme,drive="+id+",serial="+d.Serial)
+		case "scsi":
+			if !scsi {
+				args = append(args, "-device", "virtio-scsi-pci,id=scsi0")
+				scsi = true
+			}
+			args = append(args, "-device", "scsi-hd,bus=scsi0.0,drive="+id+",serial="+d.Serial)
+		default:
+			t.Fatalf("VM %s: disk %d: unknown bus %q (virtio, nvme or scsi)", name, i, d.Bus)
+		}
+	}
 	if fw.UEFI {
 		vars := filepath.Join(l.dir, name+".OVMF_VARS.fd")
 		if err := copyFile(ovmfVars, vars); err != nil {
@@ -444,9 +549,67 @@ func (l *Lab) startVM(name string, fw Firmware, boot ...string) *VM {
 
 	vm.started = time.Now()
 	vm.cmd, vm.done = l.start("qemu "+name, qemuLog, "qemu-system-x86_64", args...)
-	t.Logf("VM %s (%s, MAC %s) started (pid %d), serial console %s", name, fw.Name, vm.MAC, vm.cmd.Process.Pid, vm.Serial)
+	t.Logf("VM %s (%s, %d vCPU, %d MiB, %d disks, MAC %s) started (pid %d), serial console %s",
+		name, fw.Name, shape.CPUs, shape.MemoryMiB, len(shape.Disks), vm.MAC, vm.cmd.Process.Pid, vm.Serial)
 	return vm
 }
+
+// makeDisk creates a sparse raw disk file, formatted as ext4 with the
+// disk's files when it has any.
+func makeDisk(path string, d Disk) error {
+	if d.SizeBytes <= 0 {
+		return fmt.Errorf("size %d: a disk needs a positive size", d.SizeBytes)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(d.SizeBytes); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if len(d.Files) == 0 {
+		return nil
+	}
+	src, err := os.MkdirTemp(filepath.Dir(path), "ext4-src-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	for name, content := range d.Files {
+		if err := os.WriteFile(filepath.Join(src, filepath.Base(name)), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	// Lazy init keeps a large sparse disk sparse.
+	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "userdata",
+		"-E", "lazy_itable_init=1,lazy_journal_init=1", "-d", src, path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("mkfs.ext4: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Stop powers the VM off (SIGTERM to QEMU, which stops it at once) and
+// waits for QEMU to exit, so its disks can be inspected.
+func (vm *VM) Stop() {
+	if vm.cmd.Process == nil {
+		return
+	}
+	_ = vm.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-vm.done:
+	case <-time.After(10 * time.Second):
+		_ = vm.cmd.Process.Kill()
+		<-vm.done
+	}
+}
+
+// Started is when QEMU was started.
+func (vm *VM) Started() time.Time { return vm.started }
 
 // WaitFor polls the serial console until it contains marker and returns the
 // time since QEMU was started. It fails the test, showing the end of the
@@ -457,13 +620,13 @@ func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 	t.Helper()
 	// Stop before `go test -timeout` would: its panic skips every cleanup,
 	// leaving the namespace behind.
-	if d, ok := t.Deadline(); ok {
+	if d, ok := deadline(t); ok {
 		if left := time.Until(d) - 30*time.Second; left < timeout {
 			timeout = max(left, time.Second)
 		}
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	exited := false
@@ -485,7 +648,7 @@ func (vm *VM) WaitFor(marker string, timeout time.Duration) time.Duration {
 		select {
 		case <-vm.done:
 			exited = true // read the console once more: it may have the marker
-		case <-deadline.C:
+		case <-timer.C:
 			vm.failf("VM %s: no %q on the serial console after %s", vm.Name, marker, timeout)
 		case <-tick.C:
 		}
@@ -695,11 +858,7 @@ func (l *Lab) saveArtifacts() {
 
 // artifactsDir is where a failed test's logs go: qemu-tests/artifacts/<test>.
 func artifactsDir(t testing.TB) string {
-	dir, err := filepath.Abs(filepath.Join("artifacts", strings.ReplaceAll(t.Name(), "/", "_")))
-	if err != nil {
-		t.Fatalf("artifacts directory: %v", err)
-	}
-	return dir
+	return filepath.Join(repoRoot(t), "qemu-tests", "artifacts", strings.ReplaceAll(t.Name(), "/", "_"))
 }
 
 // randomMAC returns a locally administered unicast MAC in QEMU's 52:54:00 range.
