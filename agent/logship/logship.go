@@ -195,10 +195,11 @@ func (s *Shipper) enqueue(r v1alpha1.LogRecord) {
 	s.poke()
 }
 
-// errNotReady: no sender or no usable token yet.
-var errNotReady = errors.New("not registered with the controller yet")
+// ErrNotReady is Flush's error when the shipper has no sender or no usable
+// token yet (the node never registered).
+var ErrNotReady = errors.New("not registered with the controller yet")
 
-// sendOnce sends the oldest batch. It returns errNotReady when there is
+// sendOnce sends the oldest batch. It returns ErrNotReady when there is
 // nothing it may send with, and (false, nil) when the queue is empty.
 func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 	s.sendMu.Lock()
@@ -211,7 +212,7 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 	}
 	if send == nil || token == "" || token == s.refused {
 		s.mu.Unlock()
-		return false, errNotReady
+		return false, ErrNotReady
 	}
 	if s.boot == "" {
 		id, err := s.o.BootID()
@@ -236,7 +237,7 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 		s.refused = token
 		s.mu.Unlock()
 		s.log.Warn("the controller refused this node's log token; keeping the logs until the node registers again", "err", err)
-		return false, errNotReady
+		return false, ErrNotReady
 	case errors.As(err, &ae) && ae.Code >= 400 && ae.Code < 500 && ae.Code != http.StatusTooManyRequests && ae.Code != http.StatusRequestTimeout:
 		// The controller will refuse this batch whatever we do: drop it
 		// rather than block every later record behind it.
@@ -275,7 +276,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 			failures = 0
 			continue
-		case err == nil, errors.Is(err, errNotReady):
+		case err == nil, errors.Is(err, ErrNotReady):
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

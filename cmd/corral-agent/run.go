@@ -14,6 +14,7 @@ import (
 
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/agent/inventory"
+	"corral.io/corral/agent/logship"
 	"corral.io/corral/api/client"
 	api "corral.io/corral/api/v1alpha1"
 )
@@ -26,6 +27,9 @@ type runFlags struct {
 	backoffMax  time.Duration
 	cmdline     string
 	verbose     bool
+	// logs, not a flag, is the log shipper when the caller (init) runs
+	// one for the whole boot; nil: runAgent ships its own log.
+	logs *logship.Shipper
 }
 
 func newRunCmd() *cobra.Command {
@@ -41,6 +45,10 @@ command line (corral.api= and corral.ca=, put there by the iPXE script),
 unless given as flags. Registration is retried with capped exponential
 backoff while the controller is unreachable; a rejected or decommissioned
 node stops with an error that says so.
+
+Everything logged also goes to the controller (corral nodes logs NODE),
+with the enrollment token while the node is pending and its credential once
+approved; what cannot be sent yet waits in memory.
 
 The hostname is set only when the agent runs as PID 1 or with --set-hostname.
 
@@ -87,7 +95,24 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
+	console := slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level})
+	ship := f.logs
+	if ship == nil {
+		ship = logship.New(logship.Options{Console: console})
+		shipCtx, stopShip := context.WithCancel(ctx)
+		shipped := make(chan struct{})
+		go func() { defer close(shipped); _ = ship.Run(shipCtx) }()
+		defer func() {
+			stopShip()
+			<-shipped
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logship.FlushTimeout)
+			defer cancel()
+			if err := ship.Flush(fctx); err != nil && !errors.Is(err, logship.ErrNotReady) {
+				slog.New(console).Warn("logs not shipped to the controller", "err", err)
+			}
+		}()
+	}
+	log := slog.New(ship.Handler(console))
 
 	boot := enroll.BootParams{}
 	if f.api == "" || f.ca == "" {
@@ -109,7 +134,8 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var controller enroll.API = enroll.FromClient(c)
+	ship.SetSender(logship.ClientSender(c))
+	controller := ship.Tap(enroll.FromClient(c))
 	if d.wrap != nil {
 		controller = d.wrap(controller)
 	}
