@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -89,6 +91,11 @@ type Node struct {
 	// never stored.
 	EnrollmentHash string `json:"enrollmentHash,omitempty"`
 	CredentialHash string `json:"credentialHash,omitempty"`
+	// AgentReady: the agent reported ready since it last fetched its
+	// configuration. KubeReady: its Kubernetes Node is Ready. Both matter
+	// only with RequireKubeReady (see kube.go).
+	AgentReady bool `json:"agentReady,omitempty"`
+	KubeReady  bool `json:"kubeReady,omitempty"`
 }
 
 // Event is one entry of a node's history.
@@ -126,6 +133,10 @@ var (
 type Store struct {
 	db  *bolt.DB
 	now func() time.Time
+
+	kubeGate atomic.Bool // RequireKubeReady
+	watchMu  sync.Mutex
+	watchers []func(Event)
 }
 
 // Option adjusts a Store.
@@ -244,6 +255,10 @@ func (s *Store) Transition(id string, to State, reason string) (Node, error) {
 		if !CanTransition(n.State, to) {
 			return fmt.Errorf("%w: %s is %s, cannot become %s", ErrTransition, id, n.State, to)
 		}
+		n.AgentReady = to == Ready
+		if to == Ready && s.kubeHolds(n) {
+			return nil // ready once its Kubernetes Node is (SetKubeReady)
+		}
 		from := n.State
 		n.State, n.StateSince = to, s.now()
 		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: "state", From: string(from), To: string(to), Reason: reason})
@@ -268,8 +283,12 @@ func (s *Store) Seen(id string) (Node, error) {
 	return s.update(id, func(tx *bolt.Tx, n *Node) error {
 		n.LastSeen = s.now()
 		if n.State == Lost {
-			n.State, n.StateSince = Ready, n.LastSeen
-			return s.event(tx, Event{Node: id, Time: n.LastSeen, Type: "state", From: string(Lost), To: string(Ready), Reason: "heard from again"})
+			to := Ready
+			if s.kubeHolds(n) {
+				to = Provisioning
+			}
+			n.State, n.StateSince = to, n.LastSeen
+			return s.event(tx, Event{Node: id, Time: n.LastSeen, Type: "state", From: string(Lost), To: string(to), Reason: "heard from again"})
 		}
 		return nil
 	})
@@ -469,6 +488,7 @@ func (s *Store) event(tx *bolt.Tx, e Event) error {
 	if err != nil {
 		return err
 	}
+	tx.OnCommit(func() { s.notify(e) })
 	return b.Put(u64(seq), v)
 }
 
