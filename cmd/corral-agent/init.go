@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"corral.io/corral/agent/enroll"
+	"corral.io/corral/agent/logship"
 	"corral.io/corral/agent/netup"
 	"corral.io/corral/agent/pid1"
 	"corral.io/corral/agent/rootfs"
@@ -63,10 +64,19 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 	// PID 1 ends the machine on a signal (pid1.HandleSignals), never by
 	// returning: the kernel panics when init exits.
 	ctx = context.WithoutCancel(ctx)
-	log := slog.New(slog.NewTextHandler(out, nil)).With("svc", "init")
+	// Everything logged this boot also goes to the controller (logship),
+	// from here to enrolment and beyond, across switch_root via a spool
+	// in /run.
+	console := slog.NewTextHandler(out, nil)
+	f.logs = logship.New(logship.Options{Console: console})
+	go func() { _ = f.logs.Run(ctx) }()
+	log := slog.New(f.logs.Handler(console)).With("svc", "init")
 	log.Info("corral-agent starting as init", "pid", os.Getpid(), "stage", stage)
 	if mounted, err := pid1.MountEssentials(pid1.MountOptions{Logger: log}); err != nil {
 		log.Error("mount essential filesystems", "err", err, "mounted", mounted)
+	}
+	if err := f.logs.Spool(logship.SpoolFile); err != nil {
+		log.Warn("log spool in /run unusable: lines logged before switch_root may not reach the controller", "err", err)
 	}
 	reaper := &pid1.Reaper{Logger: log}
 	go func() { _ = reaper.Run(ctx) }()
