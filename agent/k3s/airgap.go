@@ -1,0 +1,98 @@
+package k3s
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// IsAirgapImage says whether a file name is an air-gap image tarball of the
+// k3s release (k3s-airgap-images-<arch>.tar, .tar.gz or .tar.zst).
+func IsAirgapImage(name string) bool {
+	if !strings.HasPrefix(name, "k3s-airgap-images-") {
+		return false
+	}
+	for _, ext := range []string{".tar", ".tar.gz", ".tar.zst"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// ImagesDir is where k3s imports image tarballs from at start
+// (docs/installation/airgap.md): <data-dir>/agent/images.
+func ImagesDir(dataDir string) string { return filepath.Join(dataDir, "agent", "images") }
+
+// InstallAirgapImages puts every air-gap tarball of src into
+// <dataDir>/agent/images: a hard link when both are on one filesystem (the
+// node's root is in RAM: a copy would hold the images twice), else a copy
+// written under a temporary name and renamed. A tarball already there with
+// the same size is left alone. A missing src means the image carries none:
+// no error, nothing installed.
+func InstallAirgapImages(src, dataDir string) ([]string, error) {
+	entries, err := os.ReadDir(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("air-gap images: %w", err)
+	}
+	dst := ImagesDir(dataDir)
+	var installed []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !IsAirgapImage(e.Name()) {
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return installed, fmt.Errorf("air-gap images: %w", err)
+		}
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			return installed, fmt.Errorf("air-gap images: %w", err)
+		}
+		if have, err := os.Stat(to); err == nil && have.Size() == fi.Size() {
+			installed = append(installed, to)
+			continue
+		}
+		if err := linkOrCopy(from, to); err != nil {
+			return installed, fmt.Errorf("air-gap images: %w", err)
+		}
+		installed = append(installed, to)
+	}
+	return installed, nil
+}
+
+func linkOrCopy(from, to string) error {
+	_ = os.Remove(to) // a partial or outdated one
+	if err := os.Link(from, to); err == nil {
+		return nil
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return fmt.Errorf("copy %s: %w", from, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), to)
+}
