@@ -196,12 +196,17 @@ type Boot struct {
 	// UEFIFile is given to x86-64 UEFI PXE clients (option 93 = 7 or 9).
 	// Default ipxe.efi; snponly.efi uses the firmware's network driver.
 	UEFIFile string `yaml:"uefiFile" json:"uefiFile"`
-	// ImagesDir holds node images, served at /images/. Default <stateDir>/images.
+	// ImagesDir holds node images, served at /images/, and which one is
+	// active (corral image import, activate; docs/image-store.md).
+	// Default <stateDir>/images.
 	ImagesDir string `yaml:"imagesDir" json:"imagesDir"`
 	// Kernel is the kernel a node boots, as a URL or a path relative to
-	// the HTTP root (e.g. /images/test/vmlinuz). Required to boot nodes.
+	// the HTTP root (e.g. /images/test/vmlinuz). Unset (the usual case),
+	// nodes boot the active image of ImagesDir; set, with Initrd, it wins
+	// over the active image (a profile's imageVersion wins over both).
 	Kernel string `yaml:"kernel,omitempty" json:"kernel,omitempty"`
-	// Initrd is the initramfs, as a URL or a path like Kernel.
+	// Initrd is the initramfs, as a URL or a path like Kernel; set both
+	// or neither.
 	Initrd string `yaml:"initrd,omitempty" json:"initrd,omitempty"`
 	// Cmdline is the kernel command line. Corral appends its own arguments
 	// (BOOTIF and the controller URL).
