@@ -69,6 +69,8 @@ type Controller struct {
 	Enrollment Enrollment `yaml:"enrollment" json:"enrollment"`
 	// Profiles says where the role profiles come from.
 	Profiles Profiles `yaml:"profiles" json:"profiles"`
+	// K3s configures the cluster's k3s server (docs/k3s.md).
+	K3s K3s `yaml:"k3s" json:"k3s"`
 }
 
 // Profiles configures role profiles (docs/profiles.md).
@@ -324,6 +326,7 @@ func (c *Controller) Default() {
 	if c.Boot.ImagesDir == "" {
 		c.Boot.ImagesDir = c.StateDir + "/images"
 	}
+	c.K3s.defaults(c.StateDir)
 }
 
 // FieldError is a configuration value that is wrong.
@@ -418,6 +421,7 @@ func (c *Controller) Validate() error {
 			bad(field, "is %q, must be a plain file name inside boot.filesDir", name)
 		}
 	}
+	errs = append(errs, c.K3s.validate()...)
 	return errors.Join(errs...)
 }
 
