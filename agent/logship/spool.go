@@ -46,7 +46,7 @@ func (s *Shipper) Spool(path string) error {
 		s.spool.Close()
 		s.spool = nil
 	}
-	if merr := os.MkdirAll(filepath.Dir(path), 0o700); merr != nil {
+	if merr := os.MkdirAll(filepath.Dir(path), 0o755); merr != nil {
 		return errors.Join(err, fmt.Errorf("log spool: %w", merr))
 	}
 	f, ferr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

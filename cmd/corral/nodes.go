@@ -86,7 +86,7 @@ func newNodesCmdWith(connect connectFunc) *cobra.Command {
 		Short:   "See and steer the machines the controller knows",
 		Long: `See and steer the machines the controller knows: list them, show one with its
 hardware, approve or reject it, assign a profile, set labels, decommission or
-forget it, and read its history.
+forget it, and read its history and its boot log.
 
 NODE is a node id (n followed by 24 hex digits), a hostname, or the MAC
 address of one of the node's NICs.
@@ -112,6 +112,7 @@ looked for, in order: --client-config, $CORRAL_CONFIG,
 		newNodesDecommissionCmd(dial),
 		newNodesForgetCmd(dial),
 		newNodesEventsCmd(dial),
+		newNodesLogsCmd(dial),
 	)
 	return cmd
 }

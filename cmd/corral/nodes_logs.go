@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"corral.io/corral/api/client"
+	"corral.io/corral/api/v1alpha1"
+)
+
+// logsAPI is the boot log half of *client.Client.
+type logsAPI interface {
+	NodeLogs(ctx context.Context, id string, q client.LogQuery) (v1alpha1.LogList, error)
+}
+
+// outputText is the default output of nodes logs: one line per record.
+const outputText = "text"
+
+// followWait is how long one follow request waits for new records.
+const followWait = 20 * time.Second
+
+type nodesLogsFlags struct {
+	node   string
+	follow bool
+	boot   string
+	since  time.Duration
+	output string
+}
+
+var bootFlagPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func newNodesLogsCmd(dial dialFunc) *cobra.Command {
+	var f nodesLogsFlags
+	cmd := &cobra.Command{
+		Use:   "logs NODE",
+		Short: "Show what a node's agent logged while it booted, as the controller received it",
+		Long: `Show what a node's agent logged — kernel modules, network, DHCP, enrolment,
+configuration, heartbeats — as it shipped it to the controller. The agent
+sends its log from the first line of the boot, with the enrollment token while
+the node waits for approval and with its credential afterwards, so this works
+for a node nobody approved yet and when nobody watches its console.
+
+One line per record: the node's time (UTC), the level, the message and its
+attributes. Lines the agent logged before its network was up arrive once it
+registered; if it never registers, only its console has them.
+
+--boot picks the boot: current (the latest, the default), previous, all, or a
+boot id (listed with -o json, field boot). --since keeps records the
+controller received in the last DURATION. -f keeps following, across reboots
+with --boot current, until interrupted.
+
+The controller keeps the newest 10,000 records or 4 MiB per node (1,000 or
+256 KiB while the node is not approved), and forgets them with the node.`,
+		Example: `  corral nodes logs gpu-07
+  corral nodes logs gpu-07 -f
+  corral nodes logs n3f2a9c0d1e4b5a6978695a4b --boot previous
+  corral nodes logs 52:54:00:12:34:56 --boot all --since 1h -o json | jq -r .msg`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.node = args[0]
+			if err := checkNodesOutput(f.output, outputText, outputJSON); err != nil {
+				return err
+			}
+			if f.boot != "current" && f.boot != "previous" && f.boot != "all" && !bootFlagPattern.MatchString(f.boot) {
+				return fmt.Errorf("--boot %q: use current, previous, all or a boot id", f.boot)
+			}
+			if f.since < 0 {
+				return fmt.Errorf("--since %s: give a positive duration, e.g. 30m", f.since)
+			}
+			d, err := dial(cmd)
+			if err != nil {
+				return err
+			}
+			return f.run(cmd.Context(), d, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&f.follow, "follow", "f", false, "keep printing records as they arrive, until interrupted")
+	cmd.Flags().StringVar(&f.boot, "boot", "current", "which boot: current, previous, all or a boot id")
+	cmd.Flags().DurationVar(&f.since, "since", 0, "only records the controller received in the last DURATION (e.g. 10m)")
+	addOutputFlag(cmd, &f.output, outputText, "output format: text (one line per record) or json (one document per line)")
+	return cmd
+}
+
+func (f *nodesLogsFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) error {
+	la, ok := d.api.(logsAPI)
+	if !ok {
+		return errors.New("this client cannot read boot logs")
+	}
+	id, err := d.resolve(ctx, f.node)
+	if err != nil {
+		return err
+	}
+	q := client.LogQuery{Boot: f.boot}
+	if f.since > 0 {
+		q.Since = d.now().Add(-f.since)
+	}
+	w := &logWriter{out: out, output: f.output, all: f.boot == "all"}
+	for {
+		l, err := la.NodeLogs(ctx, id, q)
+		if err != nil {
+			if f.follow && ctx.Err() != nil {
+				return nil // interrupted
+			}
+			return f.explain(d, err)
+		}
+		if err := w.write(l.Items); err != nil {
+			return err
+		}
+		q.After = l.Next
+		if len(l.Items) > 0 {
+			continue // there may be more: read on
+		}
+		if !f.follow {
+			break
+		}
+		q.Wait = followWait // caught up: wait for what comes
+	}
+	if w.lines == 0 && f.output == outputText {
+		_, err := fmt.Fprintf(out, "No log records (boot %s).\n", f.boot)
+		return err
+	}
+	return nil
+}
+
+func (f *nodesLogsFlags) explain(d *nodesDeps, err error) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == http.StatusNotFound && strings.Contains(ae.Message, "no such boot") {
+		return fmt.Errorf("%s", ae.Message)
+	}
+	return d.explain(err, f.node)
+}
+
+// logWriter prints entries as text or JSON lines.
+type logWriter struct {
+	out    io.Writer
+	output string
+	// all marks boot changes with a line (text, --boot all).
+	all   bool
+	boot  string
+	lines int
+}
+
+func (w *logWriter) write(items []v1alpha1.LogEntry) error {
+	for _, e := range items {
+		if w.output == outputJSON {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w.out, "%s\n", b); err != nil {
+				return err
+			}
+			w.lines++
+			continue
+		}
+		if w.all && e.Boot != w.boot {
+			if _, err := fmt.Fprintf(w.out, "-- boot %s --\n", e.Boot); err != nil {
+				return err
+			}
+		}
+		w.boot = e.Boot
+		if _, err := fmt.Fprintln(w.out, formatLogEntry(e)); err != nil {
+			return err
+		}
+		w.lines++
+	}
+	return nil
+}
+
+// formatLogEntry is one text line: time level msg key=value...
+func formatLogEntry(e v1alpha1.LogEntry) string {
+	var b strings.Builder
+	b.WriteString(e.Time.UTC().Format(time.RFC3339))
+	b.WriteByte(' ')
+	b.WriteString(e.Level)
+	b.WriteByte(' ')
+	b.WriteString(textValue(e.Msg, false))
+	keys := make([]string, 0, len(e.Attrs))
+	for k := range e.Attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b.WriteByte(' ')
+		b.WriteString(textValue(k, true))
+		b.WriteByte('=')
+		b.WriteString(textValue(e.Attrs[k], true))
+	}
+	return b.String()
+}
+
+// textValue quotes s when it would be ambiguous on the line: an attribute
+// with a space, quote or '=', or anything with control characters.
+func textValue(s string, attr bool) string {
+	needs := strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+	if attr {
+		needs = needs || s == "" || strings.ContainsAny(s, " \"=")
+	}
+	if needs {
+		return strconv.Quote(s)
+	}
+	return s
+}
