@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server"
@@ -27,6 +28,8 @@ type Controller struct {
 	AdminToken string
 	// Registry is the store behind the API, for seeding and checking.
 	Registry *registry.Store
+	// BootLogs is the boot log store behind the API.
+	BootLogs *bootlog.Store
 }
 
 // Options adjust the controller; the zero value is manual approval.
@@ -53,6 +56,10 @@ func Start(t testing.TB, o Options) *Controller {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs, err := bootlog.Open(filepath.Join(dir, "bootlogs.db"), bootlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if o.Policy.Mode == "" {
 		o.Policy.Mode = enroll.Manual
 	}
@@ -64,7 +71,7 @@ func Start(t testing.TB, o Options) *Controller {
 	}
 	admin := enroll.NewSecret()
 	api := server.New(server.Options{
-		Registry: reg, Policy: o.Policy, Profiles: o.Profiles, AdminHash: enroll.Hash(admin),
+		Registry: reg, BootLogs: logs, Policy: o.Policy, Profiles: o.Profiles, AdminHash: enroll.Hash(admin),
 		Heartbeat: o.Heartbeat, Logger: o.Logger,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -80,8 +87,9 @@ func Start(t testing.TB, o Options) *Controller {
 			t.Errorf("api: %v", err)
 		}
 		reg.Close()
+		logs.Close()
 	})
-	return &Controller{URL: "https://" + ln.Addr().String(), CAPEM: ca.PEM, CAFingerprint: ca.Fingerprint, AdminToken: admin, Registry: reg}
+	return &Controller{URL: "https://" + ln.Addr().String(), CAPEM: ca.PEM, CAFingerprint: ca.Fingerprint, AdminToken: admin, Registry: reg, BootLogs: logs}
 }
 
 type testWriter struct{ t testing.TB }
