@@ -69,7 +69,7 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 	api := server.New(server.Options{
 		Registry: reg, BootLogs: logs, Policy: policy, Profiles: d.profiles, AdminHash: adminHash,
 		Heartbeat: cfg.Enrollment.Heartbeat.Duration, LostAfter: cfg.Enrollment.LostAfter.Duration,
-		Logger: d.log.With("svc", "api"), Registerer: d.Registry,
+		Logger: d.log.With("svc", "api"), Registerer: d.Registry, K3sJoin: d.k3sJoin(),
 	})
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"corral.io/corral/controller/boot/dhcp"
 	"corral.io/corral/controller/boot/leases"
 	"corral.io/corral/controller/config"
+	"corral.io/corral/controller/k3s"
 	"corral.io/corral/controller/registry"
 )
 
@@ -37,6 +38,9 @@ type Daemon struct {
 	// Nodes is the node registry.
 	Nodes    *registry.Store
 	profiles *profileSet
+	// K3s is the supervised k3s server; nil when k3s.binary is unset. The
+	// Kubernetes reconciler reads its Kubeconfig and waits on WaitReady.
+	K3s *k3s.Server
 }
 
 type namedService struct {
@@ -50,9 +54,10 @@ type namedService struct {
 func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 	d = &Daemon{log: log, Registry: prometheus.NewRegistry()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	made := d // the error returns below set d to nil
 	defer func() {
 		if err != nil {
-			d.close()
+			made.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
@@ -76,6 +81,9 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 	}
 	ps := &profileSet{set: set}
 	d.profiles = ps
+	if err := d.addK3s(cfg, self); err != nil {
+		return nil, err
+	}
 	ca, apiURL, err := d.addAPI(cfg, self)
 	if err != nil {
 		return nil, err
