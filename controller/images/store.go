@@ -9,7 +9,9 @@
 //	<dir>/<version>/<artifact>      every file the manifest lists
 //	<dir>/.state.json               {"active": "...", "history": [...]}
 //	<dir>/.lock                     flock(2) taken by every change
-//	<dir>/.import-*                 an import in progress (removed on failure)
+//	<dir>/.import-*                 an import in progress (removed on failure;
+//	                                one left by a killed import is removed by
+//	                                the next import)
 //
 // Names starting with "." are the store's own; a version name never starts
 // with one (see CheckVersion).
@@ -324,11 +326,19 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return ImportResult{}, fmt.Errorf("import: create images directory: %w", err)
 	}
+	s.sweepImports()
 	tmp, err := os.MkdirTemp(s.dir, importPrefix+m.Version+"-")
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
 	defer os.RemoveAll(tmp) // nothing left after the rename
+	// Held while the import runs: sweepImports removes only directories
+	// nobody holds, i.e. those of an import that was killed.
+	held, err := flockDir(tmp, syscall.LOCK_EX)
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("import: %w", err)
+	}
+	defer held.Close()
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
@@ -505,6 +515,40 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// flockDir opens dir and takes a flock on it.
+func flockDir(dir string, how int) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// sweepImports removes the temporary directories of imports that were
+// killed before they could clean up: those whose lock nobody holds.
+func (s *Store) sweepImports() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), importPrefix) {
+			continue
+		}
+		p := filepath.Join(s.dir, e.Name())
+		f, err := flockDir(p, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != nil {
+			continue // an import in progress, or gone already
+		}
+		_ = os.RemoveAll(p)
+		f.Close()
+	}
 }
 
 // lock takes the store's exclusive lock, waiting for it.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -475,4 +476,28 @@ func FuzzParseState(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestImportRemovesWhatAKilledImportLeft(t *testing.T) {
+	s := Open(t.TempDir())
+	stale := filepath.Join(s.Dir(), importPrefix+"v0-123")
+	running := filepath.Join(s.Dir(), importPrefix+"v9-456")
+	for _, d := range []string{stale, running} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "vmlinuz"), []byte("half"), 0o644)
+	}
+	held, err := flockDir(running, syscall.LOCK_EX) // an import still copying
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	mustImport(t, s, build(t, "v1", basic("v1")))
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed import's directory is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(running, "vmlinuz")); err != nil {
+		t.Errorf("the running import's directory was touched: %v", err)
+	}
 }
