@@ -1,8 +1,6 @@
 package qemutests
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,8 +14,8 @@ import (
 const stage2Marker = `msg="stage 2: running from the root filesystem"`
 
 // TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols boots the node
-// image with corral.rootfs= pointing at the controller's copy of
-// rootfs.squashfs: the agent, PID 1 in the initramfs, brings the network
+// image, whose kernel command line the controller gives corral.rootfs=
+// pointing at its copy of rootfs.squashfs: the agent, PID 1 in the initramfs, brings the network
 // up, downloads and verifies the squashfs, mounts it with a tmpfs overlay,
 // switch_roots into it and, as stage 2, registers, is approved and
 // heartbeats.
@@ -31,16 +29,10 @@ func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 	if !ok {
 		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab (as root, with debootstrap and squashfs-tools)", dir, image.RootfsFile)
 	}
-	l := newLab(t, BIOS, true)
-	l.nodeImage = dir
-	// The controller serves <imagesDir>/<version>/<file> as
-	// /images/<version>/<file>; the lab's image is version "test".
-	if err := copyFile(filepath.Join(dir, image.RootfsFile), filepath.Join(l.dir, "images", "test", image.RootfsFile)); err != nil {
-		t.Fatalf("stage the root filesystem: %v", err)
-	}
-	url := fmt.Sprintf("http://%s/images/test/%s", net.JoinHostPort(controllerIP, httpPort), image.RootfsFile)
-	l.Cmdline += " corral.rootfs=" + url + " corral.rootfs.sha256=" + rootfs.SHA256
-	l.startController()
+	// The lab imports and activates the image; the controller then puts
+	// corral.rootfs=<its URL of rootfs.squashfs> and corral.rootfs.sha256=
+	// on the kernel command line from the manifest.
+	l := NewNodeLab(t, dir)
 
 	vm := l.StartShapedVM("rootfs", BIOS, Shape{CPUs: 1, MemoryMiB: 1024})
 	stage2 := vm.WaitFor(stage2Marker, 5*time.Minute)
@@ -53,6 +45,9 @@ func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 		t.Error("the controller never logged \"node registered\"")
 	case registered < stage2:
 		t.Errorf("registered %.1f s after power-on, before stage 2 (%.1f s): the initramfs enrolled, not the root filesystem", registered.Seconds(), stage2.Seconds())
+	}
+	if !vm.ConsoleContains("corral.rootfs.sha256=" + rootfs.SHA256) {
+		t.Errorf("the kernel command line lacks corral.rootfs.sha256=%s (from the manifest)", rootfs.SHA256)
 	}
 	if !vm.ConsoleContains("root filesystem downloaded and verified") {
 		t.Error("console does not show the verified download")
