@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/agent/inventory"
+	"corral.io/corral/agent/k3s"
 	"corral.io/corral/agent/logship"
 	"corral.io/corral/api/client"
 	api "corral.io/corral/api/v1alpha1"
@@ -52,6 +54,12 @@ approved; what cannot be sent yet waits in memory.
 
 The hostname is set only when the agent runs as PID 1 or with --set-hostname.
 
+Once the node has its configuration, and when the image carries k3s
+(/usr/local/bin/k3s, or $K3S_BINARY), the agent writes
+/etc/rancher/k3s/config.yaml and runs "k3s agent" until stopped, restarting it
+when it exits; k3s' lines are in the agent's log. Without k3s it says so once
+and only heartbeats. With --once the file is written but k3s is not started.
+
 Examples:
   corral-agent run
   corral-agent run --api https://10.0.0.1:9443 --ca-fingerprint 3f1c…246a
@@ -80,6 +88,10 @@ type runDeps struct {
 	clock       enroll.Clock
 	// wrap, when set, wraps the controller API (tests observe the calls).
 	wrap func(enroll.API) enroll.API
+	// k3s configures joining the cluster (binary, file paths; under PID 1
+	// Supervise.Exited must be the reaper's). Logger and Inventory are set
+	// by runAgent.
+	k3s k3s.Options
 }
 
 func hostDeps() runDeps {
@@ -87,6 +99,7 @@ func hostDeps() runDeps {
 		readFile:    os.ReadFile,
 		pid:         os.Getpid(),
 		setHostname: func(name string) error { return unix.Sethostname([]byte(name)) },
+		k3s:         k3s.Options{Binary: os.Getenv("K3S_BINARY")}, // "": k3s.DefaultBinary
 	}
 }
 
@@ -156,15 +169,40 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 			return nil
 		}
 	}
+	// k3s agent: configured by Apply, run beside the enrollment loop.
+	var lastInv atomic.Pointer[api.Inventory]
+	ko := d.k3s
+	ko.Logger, ko.Inventory = log, lastInv.Load
+	joiner := k3s.New(ko)
+	hostname := enroll.Hostname(set)
+	apply := func(cfg api.NodeConfig) error {
+		if err := hostname(cfg); err != nil {
+			return err
+		}
+		return joiner.Apply(cfg)
+	}
+	k3sCtx, stopK3s := context.WithCancel(ctx)
+	k3sDone := make(chan error, 1)
+	if f.once {
+		k3sDone <- nil
+	} else {
+		go func() { k3sDone <- joiner.Run(k3sCtx) }()
+	}
+	defer func() { stopK3s(); <-k3sDone }()
+
 	log.Info("enrolling", "api", apiURL, "ca_fingerprint", fp)
 	err = enroll.Run(ctx, enroll.Deps{
-		API:       controller,
-		Inventory: func() *api.Inventory { return inventory.Collect(opts) },
-		Apply:     enroll.Hostname(set),
-		Backoff:   enroll.Backoff{Max: f.backoffMax},
-		Clock:     d.clock,
-		Logger:    log,
-		Once:      f.once,
+		API: controller,
+		Inventory: func() *api.Inventory {
+			inv := inventory.Collect(opts)
+			lastInv.Store(inv)
+			return inv
+		},
+		Apply:   apply,
+		Backoff: enroll.Backoff{Max: f.backoffMax},
+		Clock:   d.clock,
+		Logger:  log,
+		Once:    f.once,
 	})
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		log.Info("stopped")
