@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
@@ -42,6 +43,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// Logger defaults to the test log.
 	Logger *slog.Logger
+	// K3sJoin is passed to server.Options (nil: no k3s join data).
+	K3sJoin func() *v1alpha1.K3sJoin
 }
 
 // Start runs the API until the test ends.
@@ -72,7 +75,7 @@ func Start(t testing.TB, o Options) *Controller {
 	admin := enroll.NewSecret()
 	api := server.New(server.Options{
 		Registry: reg, BootLogs: logs, Policy: o.Policy, Profiles: o.Profiles, AdminHash: enroll.Hash(admin),
-		Heartbeat: o.Heartbeat, Logger: o.Logger,
+		Heartbeat: o.Heartbeat, Logger: o.Logger, K3sJoin: o.K3sJoin,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
