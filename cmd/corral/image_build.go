@@ -51,7 +51,7 @@ func newImageBuildCmd(deps imageDeps) *cobra.Command {
 	var f imageBuildFlags
 	cmd := &cobra.Command{
 		Use:   "build --kernel-dir DIR --agent PATH --out DIR",
-		Short: "Build the kernel, initramfs and manifest of a node image",
+		Short: "Build a node image: kernel, initramfs, root filesystem and manifest",
 		Long: `Build a node image into the output directory:
 
   vmlinuz        the kernel, copied from the kernel directory

@@ -68,3 +68,57 @@ func TestImageBuildNamesEveryMissingFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestImageBuildRootfsTakesMirrorAndK3sFromTheEnvironment(t *testing.T) {
+	var got image.Options
+	deps := imageDeps{
+		build: func(o image.Options) (image.Manifest, error) {
+			got = o
+			return image.Manifest{Version: "v1", Kernel: image.Kernel{Version: "6.1"},
+				K3s: &image.K3s{Version: image.K3sVersion, Reason: "no K3S_BINARY given and the download from x failed"}}, nil
+		},
+		log:   &bytes.Buffer{},
+		epoch: func() (int64, error) { return 7, nil },
+		env: func(k string) string {
+			return map[string]string{"MIRROR": "http://mirror.example/debian", "K3S_BINARY": "/opt/k3s"}[k]
+		},
+	}
+	var out bytes.Buffer
+	cmd := newImageBuildCmd(deps)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--kernel-dir", "k", "--agent", "a", "--out", "o", "--rootfs", "--cache-dir", "/c", "--packages", "kmod,gdisk"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	r := got.Rootfs
+	if r == nil {
+		t.Fatal("--rootfs did not ask for a root filesystem")
+	}
+	if r.Mirror != "http://mirror.example/debian" || r.K3s.Binary != "/opt/k3s" || r.CacheDir != "/c" ||
+		r.Suite != image.DefaultSuite || strings.Join(r.Packages, ",") != "kmod,gdisk" || got.SourceDateEpoch != 7 {
+		t.Errorf("root filesystem options %+v, epoch %d", *r, got.SourceDateEpoch)
+	}
+	if !strings.Contains(out.String(), "WITHOUT k3s (no K3S_BINARY given") {
+		t.Errorf("output does not say the image is without k3s:\n%s", out.String())
+	}
+
+	// Flags win over the environment; without --rootfs there is none.
+	cmd = newImageBuildCmd(deps)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--kernel-dir", "k", "--agent", "a", "--out", "o"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Rootfs != nil {
+		t.Errorf("a root filesystem without --rootfs: %+v", *got.Rootfs)
+	}
+	cmd = newImageBuildCmd(deps)
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--kernel-dir", "k", "--agent", "a", "--out", "o", "--rootfs", "--mirror", "http://flag/debian", "--k3s-binary", "/flag/k3s"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Rootfs.Mirror != "http://flag/debian" || got.Rootfs.K3s.Binary != "/flag/k3s" {
+		t.Errorf("flags did not win: %+v", *got.Rootfs)
+	}
+}
