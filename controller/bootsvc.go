@@ -75,6 +75,7 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 		CAFingerprint: caFingerprint,
 	}
 	store := imagestore.NewCache(imagestore.Open(cfg.Boot.ImagesDir))
+	store.Log = d.log.With("svc", "images")
 	explicit := cfg.Boot.Kernel != "" || cfg.Boot.Initrd != ""
 	active, activeErr := store.ActiveVersion()
 	switch {

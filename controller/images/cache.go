@@ -3,6 +3,7 @@ package images
 import (
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,6 +20,8 @@ import (
 // hashed here: Activate verified them.
 type Cache struct {
 	store *Store
+	// Log, when set, is told when the active version changes.
+	Log *slog.Logger
 
 	mu        sync.Mutex
 	loaded    bool
@@ -87,13 +90,20 @@ func (c *Cache) ActiveVersion() (string, error) {
 }
 
 func (c *Cache) reloadState(st stamp) {
+	prev, wasLoaded := c.active, c.loaded
 	c.state = st
 	c.active, c.stateErr = "", nil
-	if !st.ok {
-		return
+	if st.ok {
+		s, err := c.store.State()
+		c.active, c.stateErr = s.Active, err
 	}
-	s, err := c.store.State()
-	c.active, c.stateErr = s.Active, err
+	switch {
+	case c.Log == nil || !wasLoaded:
+	case c.stateErr != nil:
+		c.Log.Error("read the active image", "err", c.stateErr)
+	case c.active != prev:
+		c.Log.Info("active image changed: machines boot it from their next boot", "active", c.active, "was", prev)
+	}
 }
 
 // Image returns the manifest of version, from the cache when its

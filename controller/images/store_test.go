@@ -1,11 +1,13 @@
 package images
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -411,6 +413,13 @@ func TestConcurrentActivateLosesNothing(t *testing.T) {
 func TestCacheSeesChangesWithoutRestart(t *testing.T) {
 	dir := t.TempDir()
 	c := NewCache(Open(dir))
+	var logged bytes.Buffer
+	c.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
 	if v, err := c.ActiveVersion(); v != "" || err != nil {
 		t.Errorf("empty store: %q, %v", v, err)
 	}
@@ -431,6 +440,9 @@ func TestCacheSeesChangesWithoutRestart(t *testing.T) {
 		if v, err := c.ActiveVersion(); v != step.want || err != nil {
 			t.Errorf("cache says %q, %v; want %s", v, err, step.want)
 		}
+	}
+	if want := "level=INFO msg=\"active image changed: machines boot it from their next boot\" active=v2 was=v1\n"; !strings.Contains(logged.String(), want) {
+		t.Errorf("log:\n%s\nwant a line %q", logged.String(), want)
 	}
 	img, err := c.Image("v1")
 	if err != nil || img.Manifest.Version != "v1" {
