@@ -5,7 +5,7 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build setup test test-unit lint fuzz ci demo bench-dhcp bench-inventory bench-registry testimage image clean help
+.PHONY: all build setup test test-unit lint fuzz ci demo lab e2e bench-dhcp bench-inventory bench-registry testimage image clean help
 
 all: build
 
@@ -45,6 +45,15 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 ci: lint test fuzz ## what CI runs
+
+lab: build ## the virtual lab: a controller and three QEMU workers of different shapes booting the node image, with a live table; Ctrl-C removes everything (root)
+	$(MAKE) image IMAGE_VERSION=lab
+	$(GO) build -o bin/corral-lab ./cmd/corral-lab
+	bin/corral-lab $(LAB_ARGS)
+
+e2e: build ## the end-to-end QEMU test: a BIOS and a UEFI worker boot the node image and must be recorded exactly (root)
+	$(MAKE) image IMAGE_VERSION=lab
+	$(GO) test -count=1 -v -run 'TestE2E$$' -timeout 20m ./qemu-tests/
 
 demo: build testimage ## the controller in a throwaway namespace: real DHCP/TFTP/HTTP clients, agents enrolling, a QEMU worker booting the node image
 	$(MAKE) image IMAGE_VERSION=lab

@@ -18,24 +18,6 @@ import (
 	api "corral.io/corral/api/v1alpha1"
 )
 
-const gib = int64(1) << 30
-
-// The e2e workers: different firmware and different shapes. The BIOS one
-// is the smallest machine that boots; the UEFI one is a storage server in
-// miniature — three data disks on three buses, one already holding a
-// user's ext4 filesystem, and a second NIC.
-var (
-	biosWorker = Shape{CPUs: 1, MemoryMiB: 768, Disks: []Disk{
-		{Serial: "CRL-BIOS-VDA", SizeBytes: 20 * gib},
-	}}
-	uefiWorker = Shape{CPUs: 2, MemoryMiB: 1024, ExtraNICs: 1, Disks: []Disk{
-		{Serial: "CRL-NVME-0", SizeBytes: 120 * gib, Bus: "nvme"},
-		{Serial: "CRL-VIRTIO-1", SizeBytes: 110 * gib},
-		{Serial: "CRL-USERDATA-2", SizeBytes: 100 * gib, Bus: "scsi",
-			Files: map[string]string{"precious.txt": "data Corral did not write\n"}},
-	}}
-)
-
 // TestE2E is the whole boot path, end to end, for two workers at once: a
 // SeaBIOS machine whose NIC ROM is iPXE, and an OVMF machine that PXE-boots
 // ipxe.efi over TFTP. Each network-boots the node image (make image),
@@ -47,21 +29,16 @@ var (
 func TestE2E(t *testing.T) {
 	image := RequireNodeImage(t)
 	l := NewNodeLab(t, image)
-	type worker struct {
-		fw      Firmware
-		shape   Shape
-		profile string
-	}
-	workers := map[string]worker{
-		"bios-compute": {BIOS, biosWorker, "compute"},
-		"uefi-storage": {UEFI, uefiWorker, "storage"},
+	workers := map[string]Worker{}
+	for _, w := range Workers[:2] { // SeaBIOS and OVMF's own PXE
+		workers[w.Name] = w
 	}
 	// Fingerprints of the disks holding data, taken before any VM starts.
 	vms := map[string]*VM{}
 	before := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(workers)) {
 		w := workers[name]
-		vm := l.StartShapedVM(name, w.fw, w.shape)
+		vm := l.StartShapedVM(name, w.Firmware, w.Shape)
 		vms[name] = vm
 		for _, d := range vm.Disks {
 			if len(d.Files) > 0 {
@@ -84,7 +61,7 @@ func TestE2E(t *testing.T) {
 
 	for name, vm := range vms {
 		t.Run(name, func(t *testing.T) {
-			checkRecord(t, vm, nodes[name], workers[name].profile)
+			checkRecord(t, vm, nodes[name], workers[name].Profile)
 		})
 	}
 

@@ -146,7 +146,7 @@ type paths struct {
 
 // requireLab skips the test, with one line saying what to do, when the lab
 // cannot run here for this firmware (and the controller, when it is needed).
-func requireLab(t testing.TB, fw Firmware, controller bool) paths {
+func requireLab(t testing.TB, fw Firmware, controller, testImage bool) paths {
 	t.Helper()
 	testnet.RequireRoot(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -178,7 +178,7 @@ func requireLab(t testing.TB, fw Firmware, controller bool) paths {
 		t.Skipf("%s is not built (run `make build`, or point CORRAL_BIN at a corral binary)", p.corral)
 	}
 	for _, f := range []string{p.kernel, p.initrd} {
-		if _, err := os.Stat(f); err != nil {
+		if _, err := os.Stat(f); err != nil && testImage {
 			t.Skipf("%s is not built (run `make testimage`, i.e. qemu-tests/testimage/build.sh)", f)
 		}
 	}
@@ -221,7 +221,12 @@ func NewLab(t testing.TB, fw Firmware) *Lab {
 // logs are saved when the test fails.
 func newLab(t testing.TB, fw Firmware, controller bool) *Lab {
 	t.Helper()
-	p := requireLab(t, fw, controller)
+	return newLabWith(t, requireLab(t, fw, controller, true))
+}
+
+// newLabWith is newLab once the prerequisites are checked.
+func newLabWith(t testing.TB, p paths) *Lab {
+	t.Helper()
 	// TempDir first: its removal is registered first, so it runs after the
 	// artifacts are saved, which in turn runs after everything is stopped.
 	dir := t.TempDir()
@@ -255,6 +260,12 @@ func (l *Lab) dialInNS(ctx context.Context, network, addr string) (net.Conn, err
 // the iPXE programs from Debian's ipxe package into its filesDir (default
 // <stateDir>/bootfiles, inside the test's scratch directory).
 func (l *Lab) config(stateDir, imagesDir string) string {
+	// A node lab boots the image store's active image; the others name
+	// the test image's files.
+	files := "  kernel: /images/test/vmlinuz\n  initrd: /images/test/initrd.img\n"
+	if l.nodeImage != "" {
+		files = ""
+	}
 	return fmt.Sprintf(`apiVersion: corral.io/v1alpha1
 kind: ControllerConfig
 stateDir: %s
@@ -273,10 +284,8 @@ boot:
   ipxeDir: %s
   uefiFile: %s
   imagesDir: %s
-  kernel: /images/test/vmlinuz
-  initrd: /images/test/initrd.img
-  cmdline: %s
-`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, l.Cmdline)
+%s  cmdline: %s
+`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, files, l.Cmdline)
 }
 
 func (l *Lab) enrollmentConfig() string {
@@ -306,16 +315,19 @@ func (l *Lab) startController() {
 	t.Helper()
 	stateDir := filepath.Join(l.dir, "state")
 	imagesDir := filepath.Join(l.dir, "images")
-	kernel, initrd := l.paths.kernel, l.paths.initrd
 	if l.nodeImage != "" {
-		kernel, initrd = filepath.Join(l.nodeImage, "vmlinuz"), filepath.Join(l.nodeImage, "initrd.img")
-	}
-	for src, dst := range map[string]string{
-		kernel: filepath.Join(imagesDir, "test", "vmlinuz"),
-		initrd: filepath.Join(imagesDir, "test", "initrd.img"),
-	} {
-		if err := copyFile(src, dst); err != nil {
-			t.Fatalf("stage the test image: %v", err)
+		// As an operator installs an image: import it (every file
+		// checked against its manifest) and activate it.
+		version := l.importImage(imagesDir)
+		t.Logf("node image %s imported from %s and active", version, l.nodeImage)
+	} else {
+		for src, dst := range map[string]string{
+			l.paths.kernel: filepath.Join(imagesDir, "test", "vmlinuz"),
+			l.paths.initrd: filepath.Join(imagesDir, "test", "initrd.img"),
+		} {
+			if err := copyFile(src, dst); err != nil {
+				t.Fatalf("stage the test image: %v", err)
+			}
 		}
 	}
 	cfg := filepath.Join(l.dir, "controller.yaml")
@@ -346,6 +358,32 @@ func (l *Lab) startController() {
 			t.Fatalf("controller HTTP %s not answering after 30s: %v\n%s", url, err, tail(l.ControllerLog, 30))
 		}
 	}
+}
+
+// importImage runs `corral image import` and `corral image activate` for
+// the lab's node image into imagesDir and returns its version.
+func (l *Lab) importImage(imagesDir string) string {
+	t := l.t
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(l.nodeImage, "manifest.json"))
+	if err != nil {
+		t.Fatalf("read the node image's manifest: %v", err)
+	}
+	var m struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.Version == "" {
+		t.Fatalf("node image manifest %s: no version (%v)", filepath.Join(l.nodeImage, "manifest.json"), err)
+	}
+	for _, args := range [][]string{
+		{"image", "import", l.nodeImage, "--images-dir", imagesDir},
+		{"image", "activate", m.Version, "--images-dir", imagesDir},
+	} {
+		if out, err := exec.Command(l.paths.corral, args...).CombinedOutput(); err != nil {
+			t.Fatalf("corral %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return m.Version
 }
 
 // start runs a program inside the namespace with its stdout and stderr in
@@ -696,6 +734,25 @@ func (vm *VM) failf(format string, args ...any) {
 func (vm *VM) ConsoleContains(s string) bool {
 	data, _ := os.ReadFile(vm.Serial)
 	return bytes.Contains(data, []byte(s))
+}
+
+// LastConsoleLine is the last non-empty line the VM printed on its serial
+// console, without terminal escapes, for a status display.
+func (vm *VM) LastConsoleLine() string {
+	data, _ := os.ReadFile(vm.Serial)
+	lines := strings.Split(strings.ReplaceAll(string(data), "\r", "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, lines[i]))
+		if line != "" {
+			return line
+		}
+	}
+	return ""
 }
 
 // KernelCmdline returns the command line the test init printed.

@@ -13,6 +13,39 @@ import (
 	api "corral.io/corral/api/v1alpha1"
 )
 
+const gib = int64(1) << 30
+
+// Worker is a lab machine: firmware, hardware and the profile the default
+// profiles give it.
+type Worker struct {
+	Name     string
+	Firmware Firmware
+	Shape    Shape
+	Profile  string
+}
+
+// Workers are the lab's machines, each with its own firmware and shape.
+// TestE2E boots the first two; make lab all three.
+//
+// The first is the smallest machine that boots; the second a storage
+// server in miniature — three data disks on three buses, one already
+// holding a user's ext4 filesystem, and a second NIC; the third boots
+// OVMF with iPXE in its NIC's ROM.
+var Workers = []Worker{
+	{Name: "bios-compute", Firmware: BIOS, Profile: "compute", Shape: Shape{CPUs: 1, MemoryMiB: 768, Disks: []Disk{
+		{Serial: "CRL-BIOS-VDA", SizeBytes: 20 * gib},
+	}}},
+	{Name: "uefi-storage", Firmware: UEFI, Profile: "storage", Shape: Shape{CPUs: 2, MemoryMiB: 1024, ExtraNICs: 1, Disks: []Disk{
+		{Serial: "CRL-NVME-0", SizeBytes: 120 * gib, Bus: "nvme"},
+		{Serial: "CRL-VIRTIO-1", SizeBytes: 110 * gib},
+		{Serial: "CRL-USERDATA-2", SizeBytes: 100 * gib, Bus: "scsi",
+			Files: map[string]string{"precious.txt": "data Corral did not write\n"}},
+	}}},
+	{Name: "uefi-ipxe-compute", Firmware: UEFIWithIPXEROM, Profile: "compute", Shape: Shape{CPUs: 2, MemoryMiB: 768, Disks: []Disk{
+		{Serial: "CRL-SCSI-0", SizeBytes: 40 * gib, Bus: "scsi"},
+	}}},
+}
+
 // NodeImageDir is where `make image IMAGE_VERSION=lab` puts the node image
 // the lab boots.
 func NodeImageDir(t testing.TB) string {
@@ -33,10 +66,14 @@ func RequireNodeImage(t testing.TB) string {
 }
 
 // NewNodeLab is a lab whose controller boots the node image (make image):
-// workers run corral-agent as init and enrol under the auto policy.
+// workers run corral-agent as init and enrol under the auto policy. It
+// skips when the lab cannot run any of BIOS, UEFI and UEFIWithIPXEROM here.
 func NewNodeLab(t testing.TB, image string) *Lab {
 	t.Helper()
-	l := newLab(t, BIOS, true)
+	for _, fw := range []Firmware{BIOS, UEFI, UEFIWithIPXEROM} {
+		requireLab(t, fw, true, false)
+	}
+	l := newLabWith(t, requireLab(t, BIOS, true, false))
 	l.nodeImage = image
 	l.startController()
 	return l
