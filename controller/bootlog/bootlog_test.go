@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,4 +208,25 @@ func TestSecondOpenIsRefusedWithAClearError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "another controller") {
 		t.Errorf("second open: %v", err)
 	}
+}
+
+// BenchmarkAppend measures durable appends of 200-record batches, from as
+// many goroutines as GOMAXPROCS (nodes shipping at once share fsyncs).
+func BenchmarkAppend(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "b.db"), Options{Rate: Rate{PerSecond: 1e9, Burst: 1e9, BytesPerSecond: 1e12, BytesBurst: 1e12}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var node atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		id := fmt.Sprint("n", node.Add(1))
+		for seq := uint64(1); pb.Next(); seq += 200 {
+			if _, err := s.Append(id, false, batch("b1", seq, seq+199)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*200)/b.Elapsed().Seconds(), "records/s")
 }
