@@ -16,8 +16,9 @@ const (
 	PathLogs = "/api/v1alpha1/agent/logs"
 	// PathNodeLogs: GET a node's boot log (admin token), with the query
 	// parameters boot (current, previous, all or a boot id), after (a
-	// cursor from an earlier answer), since (RFC 3339 time) and wait (a
-	// duration to wait for new records: follow mode).
+	// cursor from an earlier answer), since (RFC 3339 time), limit (at
+	// most 5000 records) and wait (up to 25s to wait for a record: follow
+	// mode).
 	PathNodeLogs = "/api/v1alpha1/nodes/{id}/logs"
 )
 
@@ -115,7 +116,7 @@ type LogList struct {
 	Items []LogEntry `json:"items"`
 	// Next is the cursor to pass as after= to read what follows.
 	Next uint64 `json:"next"`
-	// Dropped counts the node's records the controller discarded to stay
-	// within its bounds (oldest first) or refused for its rate limit.
+	// Dropped counts the node's records the controller discarded, oldest
+	// first, to stay within its bounds.
 	Dropped uint64 `json:"dropped,omitempty"`
 }
