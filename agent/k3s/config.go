@@ -100,13 +100,17 @@ func NewAgentConfig(p Params) (AgentConfig, error) {
 	if name == "" {
 		return AgentConfig{}, errors.New("no node name: the configuration has no hostname and the machine has none")
 	}
+	name = strings.ToLower(name)
+	if err := validNodeName(name); err != nil {
+		return AgentConfig{}, err
+	}
 	if !p.NIC.Addr.IsValid() || p.NIC.Name == "" {
 		return AgentConfig{}, errors.New("the provisioning interface and its address are unknown: boot with BOOTIF= (the iPXE script sets it) so the agent knows which NIC the node network-booted from")
 	}
 	cfg := AgentConfig{
 		Server:       j.ServerURL,
 		Token:        j.Token,
-		NodeName:     strings.ToLower(name),
+		NodeName:     name,
 		NodeIP:       p.NIC.Addr.String(),
 		FlannelIface: p.NIC.Name,
 		DataDir:      p.DataDir,
@@ -204,6 +208,25 @@ func labelPart(s string, emptyOK bool) error {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
 			return fmt.Errorf("character %q not allowed", c)
+		}
+	}
+	return nil
+}
+
+// validNodeName checks a Kubernetes node name: a DNS subdomain (RFC 1123)
+// of at most 253 characters, lower-case letters, digits, '-' and '.'.
+func validNodeName(name string) error {
+	if len(name) > 253 {
+		return fmt.Errorf("node name %.20q…: longer than 253 characters", name)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("node name %q is not a DNS name (RFC 1123)", name)
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("node name %q: %q is not allowed (letters, digits, '-' and '.')", name, c)
+			}
 		}
 	}
 	return nil

@@ -450,3 +450,36 @@ func FuzzSelfLabels(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAgentConfig feeds the parts of the node configuration that come from
+// the controller: whatever they hold, the file is valid YAML that reads back
+// as exactly what was meant (no key can be smuggled in), or it is refused.
+func FuzzAgentConfig(f *testing.F) {
+	f.Add("https://10.10.0.1:6443", "K10abc::node:def", "gpu-07", "corral.io/profile", "gpu", "nvidia.com/gpu=present:NoSchedule", "--kubelet-arg=max-pods=200")
+	f.Add("https://[fd00::1]:6443", "tok\nserver: https://evil", "A.B", "corral.io/x", "y\nz", "a:NoExecute\nserver: x", "")
+	f.Fuzz(func(t *testing.T, server, token, host, lk, lv, taint, arg string) {
+		p := goldenParams()
+		p.Config.K3s = &v1alpha1.K3sJoin{ServerURL: server, Token: token}
+		p.Config.Hostname = host
+		p.Config.Labels = map[string]string{lk: lv}
+		p.Config.Taints = []string{taint}
+		p.Config.K3sArgs = []string{arg}
+		cfg, err := NewAgentConfig(p)
+		if err != nil {
+			return
+		}
+		b, err := cfg.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back AgentConfig
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&back); err != nil {
+			t.Fatalf("the file does not read back: %v\n%s", err, b)
+		}
+		if diff := cmp.Diff(cfg, back); diff != "" {
+			t.Errorf("read back differently (-written +read):\n%s\n%s", diff, b)
+		}
+	})
+}
