@@ -204,7 +204,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		failures++
 		delay := s.Delay(failures, s.o.Rand())
-		s.log.Warn("child exited; restarting", "run", run, "up", up.Round(time.Millisecond).String(), "err", errString(err), "wait", delay.Round(time.Millisecond).String())
+		s.log.Warn("child exited; restarting", "run", run, "up", up.Round(time.Millisecond).String(), "err", errString(err), "wait", delay.Round(time.Millisecond).String(), "attempt", failures)
 		s.observe(Event{Type: Waiting, Run: run, Delay: delay})
 		t := time.NewTimer(delay)
 		select {
@@ -336,9 +336,6 @@ func (s *Supervisor) runOnce(ctx context.Context, run int) (time.Duration, error
 	}
 	outR.Close()
 	errR.Close()
-	if ctx.Err() == nil {
-		s.log.Warn("child exited", "run", run, "pid", pid, "status", errString(exitErr), "up", up.Round(time.Millisecond).String())
-	}
 	s.observe(Event{Type: Exited, Run: run, PID: pid, Err: exitErr, Up: up})
 	return up, exitErr
 }
