@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -466,4 +467,15 @@ func TestChildReapedByAnotherReaperCountsAsExited(t *testing.T) {
 			t.Errorf("run %d: no exit error; want exit status 3 or the reaped notice", e.Run)
 		}
 	}
+}
+
+// BenchmarkPump measures logging a child's lines (k3s writes hundreds at
+// start): one op is one 160-byte logrus line through a text handler.
+func BenchmarkPump(b *testing.B) {
+	line := `time="2026-11-22T07:00:00Z" level=info msg="Running kubelet --address=0.0.0.0 --anonymous-auth=false --authentication-token-webhook=true"` + "\n"
+	data := bytes.Repeat([]byte(line), b.N)
+	s := New(Options{Name: "bench", Path: "/bin/true", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b.SetBytes(int64(len(line)))
+	b.ResetTimer()
+	s.pump(bytes.NewReader(data), "stdout", 1)
 }
