@@ -109,14 +109,14 @@ func watch(ctx context.Context, l *qemutests.Lab, vms []*qemutests.VM, out io.Wr
 		if ctx.Err() != nil {
 			return
 		}
-		table := render(vms, nodes, err)
+		table, key := render(vms, nodes, err)
 		switch {
 		case tty:
 			fmt.Fprint(out, "\033[H\033[2J"+time.Now().Format("15:04:05")+"  corral virtual lab — Ctrl-C stops and removes everything\n\n"+table)
-		case table != last:
+		case key != last:
 			fmt.Fprint(out, "\n"+time.Now().Format("15:04:05")+"\n"+table)
 		}
-		last = table
+		last = key
 		select {
 		case <-ctx.Done():
 			return

@@ -12,15 +12,16 @@ import (
 
 // render is the lab's table: one row per VM, with what the controller
 // knows of it (state, profile, hostname), how long after power-on it
-// registered, and the last line its serial console printed.
-func render(vms []*qemutests.VM, nodes []api.Node, listErr error) string {
+// registered, and the last line its serial console printed. key holds only
+// what the controller says, to tell when the table has news.
+func render(vms []*qemutests.VM, nodes []api.Node, listErr error) (table, key string) {
 	byMAC := map[string]api.Node{}
 	for _, n := range nodes {
 		for _, m := range n.MACs {
 			byMAC[strings.ToLower(m)] = n
 		}
 	}
-	var b strings.Builder
+	var b, k strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tFIRMWARE\tMAC\tSTATE\tPROFILE\tHOSTNAME\tREGISTERED\tUP\tCONSOLE")
 	for _, vm := range vms {
@@ -30,14 +31,16 @@ func render(vms []*qemutests.VM, nodes []api.Node, listErr error) string {
 			state, profile, host = n.State, or(n.Profile, "-"), or(n.Hostname, "-")
 			reg = fmt.Sprintf("%.0fs", n.FirstSeen.Sub(vm.Started()).Seconds())
 		}
+		fmt.Fprintf(&k, "%s %s %s %s %s\n", vm.Name, state, profile, host, reg)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", vm.Name, vm.Firmware.Name, vm.MAC, state, profile, host, reg,
 			time.Since(vm.Started()).Round(time.Second), clip(vm.LastConsoleLine(), 60))
 	}
 	_ = tw.Flush()
 	if listErr != nil {
 		fmt.Fprintf(&b, "\n(controller not answering: %v)\n", listErr)
+		k.WriteString("no answer")
 	}
-	return b.String()
+	return b.String(), k.String()
 }
 
 func or(s, def string) string {
