@@ -66,8 +66,12 @@ func runImageImport(_ context.Context, deps imageStoreDeps, f imageStoreFlags, s
 		fmt.Fprintf(out, "image %s is already in %s with the same content: nothing changed\n", img.Version, t.store.Dir())
 		return nil
 	}
-	fmt.Fprintf(out, "imported image %s into %s (%d files, %s); nodes boot it after: corral image activate %s\n",
-		img.Version, img.Dir, len(img.Manifest.Artifacts), size(uint64(img.Size())), img.Version)
+	files := "files"
+	if len(img.Manifest.Artifacts) == 1 {
+		files = "file"
+	}
+	fmt.Fprintf(out, "imported image %s into %s (%d %s, %s); nodes boot it after: corral image activate %s\n",
+		img.Version, img.Dir, len(img.Manifest.Artifacts), files, size(uint64(img.Size())), img.Version)
 	return nil
 }
 

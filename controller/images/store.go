@@ -280,7 +280,7 @@ func (s *Store) copyProgress(dst io.Writer, src io.Reader, p Progress) (int64, e
 				return p.Done, werr
 			}
 			p.Done += int64(n)
-			if p.Done >= next {
+			if p.Done >= next && p.Done < p.Total { // the end is reported at EOF
 				report()
 				next = p.Done + progressStep
 			}

@@ -513,3 +513,21 @@ func TestImportRemovesWhatAKilledImportLeft(t *testing.T) {
 		t.Errorf("the running import's directory was touched: %v", err)
 	}
 }
+
+func TestProgressReportsEachFileOnceAtItsEnd(t *testing.T) {
+	s := Open(t.TempDir())
+	big := strings.Repeat("x", 2*progressStep) // ends exactly on a step
+	var ends, mids int
+	s.Progress = func(p Progress) {
+		switch {
+		case p.Done == p.Total:
+			ends++
+		case p.Done > 0:
+			mids++
+		}
+	}
+	mustImport(t, s, build(t, "v1", map[string]string{"rootfs.squashfs": big}))
+	if ends != 1 || mids != 1 {
+		t.Errorf("%d end reports and %d in between, want 1 and 1", ends, mids)
+	}
+}
