@@ -202,6 +202,9 @@ type Lab struct {
 	// proxy runs the controller as proxyDHCP (boot information only),
 	// beside another DHCP server that hands out the addresses.
 	proxy bool
+	// ExtraConfig is appended to the controller's configuration, e.g. a
+	// k3s: section.
+	ExtraConfig string
 	// nodeImage, when set, is a node image directory (vmlinuz, initrd.img:
 	// make image) booted instead of the test image, with auto enrollment.
 	nodeImage string
@@ -285,7 +288,7 @@ boot:
   uefiFile: %s
   imagesDir: %s
 %s  cmdline: %s
-`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, files, l.Cmdline)
+%s`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, files, l.Cmdline, l.ExtraConfig)
 }
 
 func (l *Lab) enrollmentConfig() string {

@@ -70,11 +70,18 @@ func RequireNodeImage(t testing.TB) string {
 // skips when the lab cannot run any of BIOS, UEFI and UEFIWithIPXEROM here.
 func NewNodeLab(t testing.TB, image string) *Lab {
 	t.Helper()
+	return newNodeLab(t, image, "")
+}
+
+// newNodeLab is NewNodeLab with extra controller configuration.
+func newNodeLab(t testing.TB, image, extraConfig string) *Lab {
+	t.Helper()
 	for _, fw := range []Firmware{BIOS, UEFI, UEFIWithIPXEROM} {
 		requireLab(t, fw, true, false)
 	}
 	l := newLabWith(t, requireLab(t, BIOS, true, false))
 	l.nodeImage = image
+	l.ExtraConfig = extraConfig
 	l.startController()
 	return l
 }
