@@ -531,3 +531,27 @@ func TestProgressReportsEachFileOnceAtItsEnd(t *testing.T) {
 		t.Errorf("%d end reports and %d in between, want 1 and 1", ends, mids)
 	}
 }
+
+// FuzzCheckManifest: whatever a manifest.json says, a manifest the store
+// accepts names only plain files inside the image's directory.
+func FuzzCheckManifest(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"corral.io/v1alpha1","kind":"ImageManifest","version":"0.1.0","artifacts":[{"name":"vmlinuz","sha256":"` + strings.Repeat("ab", 32) + `","size":1}]}`))
+	f.Add([]byte(`{"version":"../x","artifacts":[{"name":"../../etc/passwd","sha256":"","size":-1}]}`))
+	f.Add([]byte(`{"version":"v","artifacts":[{"name":".state.json"},{"name":"a/b"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m image.Manifest
+		if json.Unmarshal(data, &m) != nil || checkManifest(m) != nil {
+			return
+		}
+		for _, n := range append([]string{m.Version}, func() (ns []string) {
+			for _, a := range m.Artifacts {
+				ns = append(ns, a.Name)
+			}
+			return ns
+		}()...) {
+			if filepath.Base(n) != n || !filepath.IsLocal(n) || strings.HasPrefix(n, ".") || strings.ContainsAny(n, "/\\ \x00$#") {
+				t.Errorf("accepted name %q", n)
+			}
+		}
+	})
+}
