@@ -53,6 +53,9 @@ func TestShippingToTheRealController(t *testing.T) {
 	if err := ship.Flush(t.Context()); err != nil {
 		t.Fatalf("pending node, enrollment token: %v", err)
 	}
+	if l, err := ctl.BootLogs.Read(node, bootlog.Query{}); err != nil || len(l.Boots) != 1 || l.Boots[0].Verified {
+		t.Errorf("a boot sent with an enrollment token only is not verified: %+v, %v", l.Boots, err)
+	}
 
 	admin := c.WithToken(ctl.AdminToken)
 	if _, err := admin.Action(t.Context(), node, "approve", v1alpha1.ActionRequest{}); err != nil {
@@ -85,7 +88,8 @@ func TestShippingToTheRealController(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("controller's log (-want +got):\n%s", diff)
 	}
-	if len(l.Boots) != 1 || l.Boots[0].Records != 4 {
+	// A batch came with the credential: the approved machine sent this boot.
+	if len(l.Boots) != 1 || l.Boots[0].Records != 4 || !l.Boots[0].Verified {
 		t.Errorf("boots %+v", l.Boots)
 	}
 }

@@ -103,6 +103,11 @@ type BootInfo struct {
 	Records int `json:"records"`
 	// AgentDropped is what the agent reported it discarded.
 	AgentDropped uint64 `json:"agentDropped,omitempty"`
+	// Verified is true once a batch of this boot came with the node
+	// credential: the approved machine sent it. A boot never verified was
+	// sent with an enrollment token only, which whoever registers with the
+	// node's hardware identity obtains.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // LogList is the answer of GET PathNodeLogs.

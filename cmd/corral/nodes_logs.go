@@ -56,7 +56,10 @@ attributes. Lines the agent logged before its network was up arrive once it
 registered; if it never registers, only its console has them.
 
 --boot picks the boot: current (the latest, the default), previous, all, or a
-boot id (listed with -o json, field boot). --since keeps records the
+boot id (listed with -o json, field boot). With --boot all a line names each
+boot, and says "unverified" when none of its records came with the node
+credential: an enrollment token is all it takes to send those, and whoever
+registers with the node's hardware identity gets one. --since keeps records the
 controller received in the last DURATION. -f keeps following, across reboots
 with --boot current, until interrupted.
 
@@ -114,6 +117,7 @@ func (f *nodesLogsFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) e
 			}
 			return f.explain(d, err)
 		}
+		w.noteBoots(l.Boots)
 		if err := w.write(l.Items); err != nil {
 			return err
 		}
@@ -149,6 +153,18 @@ type logWriter struct {
 	all   bool
 	boot  string
 	lines int
+	// unverified lists the boots no batch of which came with the node
+	// credential.
+	unverified map[string]bool
+}
+
+func (w *logWriter) noteBoots(boots []v1alpha1.BootInfo) {
+	if w.unverified == nil {
+		w.unverified = map[string]bool{}
+	}
+	for _, b := range boots {
+		w.unverified[b.ID] = !b.Verified
+	}
 }
 
 func (w *logWriter) write(items []v1alpha1.LogEntry) error {
@@ -165,7 +181,11 @@ func (w *logWriter) write(items []v1alpha1.LogEntry) error {
 			continue
 		}
 		if w.all && e.Boot != w.boot {
-			if _, err := fmt.Fprintf(w.out, "-- boot %s --\n", e.Boot); err != nil {
+			note := ""
+			if w.unverified[e.Boot] {
+				note = " (unverified: sent with an enrollment token only, never with the node credential)"
+			}
+			if _, err := fmt.Fprintf(w.out, "-- boot %s%s --\n", e.Boot, note); err != nil {
 				return err
 			}
 		}

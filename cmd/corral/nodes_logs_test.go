@@ -115,7 +115,8 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantContains(t, out, "-- boot boot-a --\n2026-11-22T07:01:03Z INFO kernel modules", "network up", "-- boot boot-b --\n2026-11-22T07:01:03Z INFO corral-agent starting")
+		wantContains(t, out, "-- boot boot-a (unverified: sent with an enrollment token only, never with the node credential) --\n2026-11-22T07:01:03Z INFO kernel modules",
+			"network up", "-- boot boot-b (unverified")
 	})
 	t.Run("json, one document per line", func(t *testing.T) {
 		out, err := nodes(id, "--boot", "boot-a", "-o", "json", "--since", "1h")

@@ -170,6 +170,7 @@ type boot struct {
 	Records      int       `json:"records"`
 	HighSeq      uint64    `json:"highSeq"`
 	AgentDropped uint64    `json:"agentDropped,omitempty"`
+	Verified     bool      `json:"verified,omitempty"`
 }
 
 // stored is one record on disk.
@@ -191,16 +192,25 @@ type Result struct {
 	HighSeq uint64
 }
 
+// Sender says how the batch was authenticated.
+type Sender struct {
+	// Unapproved: the node was never approved; the smaller Pending
+	// bounds apply.
+	Unapproved bool
+	// Credential: the batch came with the node credential, not an
+	// enrollment token; its boot is then marked verified.
+	Credential bool
+}
+
 // Append stores the records of batch (already validated: seq from 1,
 // increasing) for node, durably, or refuses it with a *RateLimitedError.
-// pending selects the smaller bounds of a node not yet approved.
-func (s *Store) Append(node string, pending bool, batch v1alpha1.LogBatch) (Result, error) {
+func (s *Store) Append(node string, by Sender, batch v1alpha1.LogBatch) (Result, error) {
 	now := s.o.Now()
 	if err := s.take(node, batch, now); err != nil {
 		return Result{}, err
 	}
 	lim := s.o.Limits
-	if pending {
+	if by.Unapproved {
 		lim = s.o.Pending
 	}
 	var res Result
@@ -223,6 +233,7 @@ func (s *Store) Append(node string, pending bool, batch v1alpha1.LogBatch) (Resu
 		bi := st.boot(batch.Boot, now)
 		bt := &st.Boots[bi]
 		bt.AgentDropped = max(bt.AgentDropped, batch.Dropped)
+		bt.Verified = bt.Verified || by.Credential
 		for _, r := range batch.Records {
 			if r.Seq <= bt.HighSeq {
 				continue // stored already: a retried batch
@@ -344,7 +355,7 @@ func (s *Store) Read(node string, q Query) (v1alpha1.LogList, error) {
 		for _, b := range st.Boots {
 			if b.Records > 0 {
 				kept = append(kept, b)
-				out.Boots = append(out.Boots, v1alpha1.BootInfo{ID: b.ID, First: b.First, Last: b.Last, Records: b.Records, AgentDropped: b.AgentDropped})
+				out.Boots = append(out.Boots, v1alpha1.BootInfo{ID: b.ID, First: b.First, Last: b.Last, Records: b.Records, AgentDropped: b.AgentDropped, Verified: b.Verified})
 			}
 		}
 		want := ""

@@ -49,14 +49,14 @@ func msgs(l v1alpha1.LogList) []string {
 func TestAppendIsIdempotentAndDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bootlogs.db")
 	s := open(t, path, Options{})
-	if r, err := s.Append("n1", false, batch("b1", 1, 3)); err != nil || r != (Result{Stored: 3, HighSeq: 3}) {
+	if r, err := s.Append("n1", Sender{}, batch("b1", 1, 3)); err != nil || r != (Result{Stored: 3, HighSeq: 3}) {
 		t.Fatalf("first append: %+v, %v", r, err)
 	}
 	// The agent did not get the answer and sends 1-3 again, then 2-4.
-	if r, err := s.Append("n1", false, batch("b1", 1, 3)); err != nil || r != (Result{Stored: 0, HighSeq: 3}) {
+	if r, err := s.Append("n1", Sender{}, batch("b1", 1, 3)); err != nil || r != (Result{Stored: 0, HighSeq: 3}) {
 		t.Fatalf("retried append: %+v, %v", r, err)
 	}
-	if r, err := s.Append("n1", false, batch("b1", 2, 4)); err != nil || r != (Result{Stored: 1, HighSeq: 4}) {
+	if r, err := s.Append("n1", Sender{}, batch("b1", 2, 4)); err != nil || r != (Result{Stored: 1, HighSeq: 4}) {
 		t.Fatalf("overlapping append: %+v, %v", r, err)
 	}
 	s.Close()
@@ -68,6 +68,15 @@ func TestAppendIsIdempotentAndDurable(t *testing.T) {
 	if diff := cmp.Diff([]string{"b1:line 1", "b1:line 2", "b1:line 3", "b1:line 4"}, msgs(l)); diff != "" {
 		t.Errorf("after reopening (-want +got):\n%s", diff)
 	}
+	if l.Boots[0].Verified {
+		t.Errorf("boot verified without a credential")
+	}
+	if _, err := s.Append("n1", Sender{Credential: true}, batch("b1", 5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Read("n1", Query{}); !l.Boots[0].Verified {
+		t.Errorf("boot not verified after a batch with the credential")
+	}
 	if l.Next != 4 || l.Items[3].Attrs["n"] != "4" {
 		t.Errorf("next %d, last entry %+v", l.Next, l.Items[3])
 	}
@@ -78,7 +87,7 @@ func TestReadSelectsBootsAndFollowsACursor(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "b.db"), Options{Now: c.now})
 	for _, b := range []v1alpha1.LogBatch{batch("old", 1, 2), batch("mid", 1, 2), batch("new", 1, 2)} {
 		c.t = c.t.Add(time.Minute)
-		if _, err := s.Append("n1", false, b); err != nil {
+		if _, err := s.Append("n1", Sender{}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,7 +130,7 @@ func TestBoundsDropTheOldestAndCountThem(t *testing.T) {
 		Pending: Limits{Records: 1000, Bytes: 600},
 	})
 	for i := uint64(0); i < 5; i++ {
-		if _, err := s.Append("n1", false, batch("b1", i*4+1, i*4+4)); err != nil {
+		if _, err := s.Append("n1", Sender{}, batch("b1", i*4+1, i*4+4)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +142,7 @@ func TestBoundsDropTheOldestAndCountThem(t *testing.T) {
 		t.Errorf("records bound: %d items from %q, dropped %d, boots %+v", len(l.Items), l.Items[0].Msg, l.Dropped, l.Boots)
 	}
 	// Pending: the byte bound.
-	if _, err := s.Append("p1", true, batch("b1", 1, 40)); err != nil {
+	if _, err := s.Append("p1", Sender{Unapproved: true}, batch("b1", 1, 40)); err != nil {
 		t.Fatal(err)
 	}
 	l, err = s.Read("p1", Query{})
@@ -149,19 +158,19 @@ func TestRateLimitRefusesAFloodThenRecovers(t *testing.T) {
 	c := &clock{t0}
 	s := open(t, filepath.Join(t.TempDir(), "b.db"), Options{Now: c.now,
 		Rate: Rate{PerSecond: 10, Burst: 20, BytesPerSecond: 1 << 20, BytesBurst: 1 << 20}})
-	if _, err := s.Append("n1", false, batch("b1", 1, 20)); err != nil {
+	if _, err := s.Append("n1", Sender{}, batch("b1", 1, 20)); err != nil {
 		t.Fatalf("burst: %v", err)
 	}
-	_, err := s.Append("n1", false, batch("b1", 21, 25))
+	_, err := s.Append("n1", Sender{}, batch("b1", 21, 25))
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) || rl.RetryAfter != time.Second {
 		t.Fatalf("flood: %v, want a RateLimitedError of 1s", err)
 	}
-	if _, err := s.Append("n2", false, batch("b1", 1, 5)); err != nil {
+	if _, err := s.Append("n2", Sender{}, batch("b1", 1, 5)); err != nil {
 		t.Errorf("another node is not limited by n1: %v", err)
 	}
 	c.t = c.t.Add(time.Second)
-	if _, err := s.Append("n1", false, batch("b1", 21, 25)); err != nil {
+	if _, err := s.Append("n1", Sender{}, batch("b1", 21, 25)); err != nil {
 		t.Errorf("after a second: %v", err)
 	}
 	l, _ := s.Read("n1", Query{})
@@ -178,7 +187,7 @@ func TestChangedWakesAFollowerAndForgetDeletes(t *testing.T) {
 		t.Fatal("woken before anything was appended")
 	default:
 	}
-	if _, err := s.Append("n1", false, batch("b1", 1, 1)); err != nil {
+	if _, err := s.Append("n1", Sender{}, batch("b1", 1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -196,7 +205,7 @@ func TestChangedWakesAFollowerAndForgetDeletes(t *testing.T) {
 		t.Errorf("forgetting twice: %v", err)
 	}
 	// A forgotten node that boots again starts a fresh log.
-	if r, err := s.Append("n1", false, batch("b1", 1, 1)); err != nil || r.Stored != 1 {
+	if r, err := s.Append("n1", Sender{}, batch("b1", 1, 1)); err != nil || r.Stored != 1 {
 		t.Errorf("after forget, append: %+v, %v", r, err)
 	}
 }
@@ -222,7 +231,7 @@ func BenchmarkAppend(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		id := fmt.Sprint("n", node.Add(1))
 		for seq := uint64(1); pb.Next(); seq += 200 {
-			if _, err := s.Append(id, false, batch("b1", seq, seq+199)); err != nil {
+			if _, err := s.Append(id, Sender{}, batch("b1", seq, seq+199)); err != nil {
 				b.Error(err)
 				return
 			}

@@ -32,7 +32,7 @@ func appendForever(path string) {
 		os.Exit(1)
 	}
 	for seq := uint64(1); ; seq += 50 {
-		if _, err := s.Append("n1", false, batch("b1", seq, seq+49)); err != nil {
+		if _, err := s.Append("n1", Sender{}, batch("b1", seq, seq+49)); err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}

@@ -76,6 +76,12 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 	if n.State == registry.Decommissioned {
 		return nil, fail(http.StatusForbidden, "node %s is decommissioned or was rejected: its logs are refused", id)
 	}
+	by := bootlog.Sender{
+		Credential: enroll.Matches(n.CredentialHash, secret),
+		// Never approved (no credential was ever issued): an enrollment
+		// token is all anyone needs, so the smaller bounds apply.
+		Unapproved: (n.State == registry.Discovered || n.State == registry.Pending) && n.CredentialHash == "",
+	}
 	var b v1alpha1.LogBatch
 	if err := decode(r, &b); err != nil {
 		return nil, err
@@ -83,8 +89,7 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := checkLogBatch(&b); err != nil {
 		return nil, fail(http.StatusBadRequest, "%v", err)
 	}
-	pending := n.State == registry.Discovered || n.State == registry.Pending
-	res, err := a.o.BootLogs.Append(id, pending, b)
+	res, err := a.o.BootLogs.Append(id, by, b)
 	var rl *bootlog.RateLimitedError
 	if errors.As(err, &rl) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))

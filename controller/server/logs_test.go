@@ -49,7 +49,9 @@ const goodBatch = `{"apiVersion":"corral.io/v1alpha1","kind":"LogBatch","boot":"
 func TestBadLogBatchesAreRefusedAndWriteNothing(t *testing.T) {
 	a, _, logs, token := logAPI(t, bootlog.Options{})
 	auth := []string{"Authorization", "Bearer " + token}
-	rec := func(s string) string { return strings.Replace(goodBatch, `{"seq":1,"time":"2026-11-22T07:01:02Z","level":"INFO","msg":"network up","attrs":{"iface":"eth0"}}`, s, 1) }
+	rec := func(s string) string {
+		return strings.Replace(goodBatch, `{"seq":1,"time":"2026-11-22T07:01:02Z","level":"INFO","msg":"network up","attrs":{"iface":"eth0"}}`, s, 1)
+	}
 	many := make([]string, v1alpha1.MaxLogRecords+1)
 	for i := range many {
 		many[i] = fmt.Sprintf(`{"seq":%d,"level":"INFO","msg":""}`, i+1)
