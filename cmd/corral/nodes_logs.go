@@ -64,7 +64,7 @@ controller received in the last DURATION. -f keeps following, across reboots
 with --boot current, until interrupted.
 
 The controller keeps the newest 10,000 records or 4 MiB per node (1,000 or
-256 KiB while the node is not approved), and forgets them with the node.`,
+256 KiB for a node never approved), and forgets them with the node.`,
 		Example: `  corral nodes logs gpu-07
   corral nodes logs gpu-07 -f
   corral nodes logs n3f2a9c0d1e4b5a6978695a4b --boot previous
