@@ -93,6 +93,13 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 	default:
 		d.log.Info("nodes boot the active image; corral image activate changes it without a restart", "active", active, "imagesDir", cfg.Boot.ImagesDir)
 	}
+	for _, p := range d.profiles.set {
+		if v := p.ImageVersion; v != "" {
+			if _, err := store.Image(v); err != nil {
+				d.log.Warn("a profile pins an image the store does not hold: its nodes may not boot (corral image import DIR)", "profile", p.Name, "imageVersion", v, "err", err)
+			}
+		}
+	}
 	h, err := httpboot.New(httpboot.Options{
 		Addr:       cfg.HTTP.Listen,
 		Scripts:    nodeScripts{base: script, reg: d.Nodes, profiles: d.profiles, images: store, explicit: explicit},

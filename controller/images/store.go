@@ -84,14 +84,14 @@ var (
 // versionRE is what a version may look like: one path element, no leading
 // dot (the store's own names start with one), nothing a URL or an iPXE
 // script would treat specially.
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 
-// CheckVersion reports whether v can name an image: 1 to 128 characters
+// CheckVersion reports whether v can name an image: 1 to 64 characters
 // out of letters, digits, ".", "_", "+", "-", starting with a letter or a
-// digit.
+// digit — what a profile's imageVersion may be.
 func CheckVersion(v string) error {
 	if !versionRE.MatchString(v) {
-		return fmt.Errorf("version %q: want 1 to 128 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (e.g. 0.2.0)", v)
+		return fmt.Errorf("version %q: want 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (e.g. 0.2.0)", v)
 	}
 	return nil
 }
