@@ -169,20 +169,34 @@ func under(p, dir string) bool { return strings.HasPrefix(p, dir+"/") }
 // HandleSignals runs shutdown when PID 1 receives one of SignalActions,
 // until ctx is done. It first disables Ctrl-Alt-Del's immediate reboot.
 func HandleSignals(ctx context.Context, s *Shutdown) {
-	log := s.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if err := DisableCtrlAltDel(); err != nil && s.Logger != nil {
+		s.Logger.Warn("Ctrl-Alt-Del will reboot at once, without a clean shutdown", "err", err)
 	}
-	if err := DisableCtrlAltDel(); err != nil {
-		log.Warn("Ctrl-Alt-Del will reboot at once, without a clean shutdown", "err", err)
-	}
+	ch, stop := NotifyShutdownSignals()
+	defer stop()
+	s.Handle(ctx, ch)
+}
+
+// NotifyShutdownSignals starts catching SignalActions' signals (from then
+// on they no longer kill the process) and returns their channel and a
+// function that stops catching them.
+func NotifyShutdownSignals() (<-chan os.Signal, func()) {
 	sigs := make([]os.Signal, 0, len(SignalActions))
 	for sig := range SignalActions {
 		sigs = append(sigs, sig)
 	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, sigs...)
-	defer signal.Stop(ch)
+	return ch, func() { signal.Stop(ch) }
+}
+
+// Handle waits for a signal on ch and runs its action; it returns when ctx
+// is done or when reboot(2) failed.
+func (s *Shutdown) Handle(ctx context.Context, ch <-chan os.Signal) {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	select {
 	case <-ctx.Done():
 	case sig := <-ch:
@@ -198,8 +212,8 @@ type kernelSys struct{}
 
 func (kernelSys) KillAll(sig unix.Signal) error { return unix.Kill(-1, sig) }
 
-// Others counts processes with a command line (kernel threads have none)
-// other than the caller.
+// Others counts the processes other than the caller that a signal can
+// end: not kernel threads (PF_KTHREAD), not zombies.
 func (kernelSys) Others() int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -212,12 +226,30 @@ func (kernelSys) Others() int {
 		if err != nil || pid == self {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && len(b) > 0 {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err == nil && userProcess(string(b)) {
 			n++
 		}
 	}
 	return n
+}
+
+// pfKthread is the kernel's PF_KTHREAD task flag.
+const pfKthread = 0x00200000
+
+// userProcess reads /proc/<pid>/stat: "pid (comm) state ppid pgrp session
+// tty_nr tpgid flags ...", comm possibly holding spaces and parentheses.
+func userProcess(stat string) bool {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 7 || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfKthread == 0
 }
 
 func (kernelSys) Sync() { unix.Sync() }

@@ -110,3 +110,18 @@ func TestShutdownTerminatesSyncsUnmountsThenReboots(t *testing.T) {
 		})
 	}
 }
+
+func TestUserProcess(t *testing.T) {
+	for stat, want := range map[string]bool{
+		"1 (systemd) S 0 1 1 0 -1 4194560 1 2 3":    true,
+		"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0":   false, // PF_KTHREAD
+		"77 (a (b) c) R 1 77 77 0 -1 4194304 0 0 0": true,
+		"78 (sleep) Z 1 78 78 0 -1 4194308 0 0 0":   false,
+		"garbage":   false,
+		"9 (x) S 1": false,
+	} {
+		if got := userProcess(stat); got != want {
+			t.Errorf("userProcess(%q) = %v, want %v", stat, got, want)
+		}
+	}
+}
