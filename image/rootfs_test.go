@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -212,4 +214,112 @@ func TestResolveK3s(t *testing.T) {
 			t.Errorf("cache holds %v after a bad download", left)
 		}
 	})
+}
+
+// seedTree puts a small tree where debootstrapTree looks for the cached
+// debootstrap result of in, so the whole build runs without debootstrap.
+func seedTree(t *testing.T, cache string, in RootfsInputs) string {
+	t.Helper()
+	dir := filepath.Join(cache, "rootfs", treeKey(in))
+	for name, content := range map[string]string{
+		"root/etc/os-release":      "ID=debian\n",
+		"root/usr/bin/true":        "#!/bin/sh\n",
+		"root/usr/local/bin/.keep": "",
+		"packages.tsv":             "base-files\t12.4+deb12u15\nkmod\t30+20221128-1\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "root")
+}
+
+// TestBuildWithRootfs runs the whole build with a cached tree (no
+// debootstrap) and the real mksquashfs: the squashfs holds the tree and the
+// agent, the manifest says without k3s, a second build reuses everything,
+// and a build into another directory is byte-identical.
+func TestBuildWithRootfs(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	kernel := fakeKernel(t)
+	cache := t.TempDir()
+	ro := &RootfsOptions{Mirror: "http://mirror.example/debian", Packages: []string{"kmod"}, CacheDir: cache, K3s: K3sSource{Offline: true}}
+	tree := seedTree(t, cache, RootfsInputs{Recipe: rootfsRecipe, Suite: DefaultSuite, Variant: "minbase", Mirror: ro.Mirror, Packages: ro.Packages})
+
+	out1, out2 := t.TempDir(), t.TempDir()
+	o := testOptions(t, kernel, out1)
+	o.Rootfs = ro
+	m, err := BuildInitramfs(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := m.Artifact(RootfsFile)
+	if !ok || a.Size == 0 {
+		t.Fatalf("no %s in the manifest: %+v", RootfsFile, m.Artifacts)
+	}
+	if m.K3s == nil || m.K3s.Included || m.K3s.Version != K3sVersion || !strings.Contains(m.K3s.Reason, "download disabled") {
+		t.Errorf("k3s = %+v, want not included, with the reason", m.K3s)
+	}
+	in := m.Inputs.Rootfs
+	if in == nil || in.Mirror != ro.Mirror || len(in.Installed) != 2 || in.Installed[1] != (Package{"kmod", "30+20221128-1"}) || in.Compression != "zstd" {
+		t.Errorf("rootfs inputs %+v", in)
+	}
+
+	list, err := exec.Command("unsquashfs", "-lln", filepath.Join(out1, RootfsFile)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"squashfs-root/etc/os-release", "squashfs-root/" + AgentInRootfs, "-rwxr-xr-x 0/0"} {
+		if !strings.Contains(string(list), want) {
+			t.Errorf("unsquashfs -lln lacks %q:\n%s", want, list)
+		}
+	}
+	if strings.Contains(string(list), "usr/local/bin/k3s") {
+		t.Error("k3s in an image built without it")
+	}
+	// The cached tree is not changed by staging.
+	if _, err := os.Stat(filepath.Join(tree, AgentInRootfs)); err == nil {
+		t.Error("the agent was written into the cached tree")
+	}
+
+	// Same inputs: nothing rebuilt (the squashfs keeps its mtime).
+	st1, _ := os.Stat(filepath.Join(out1, RootfsFile))
+	time.Sleep(10 * time.Millisecond)
+	if _, err := BuildInitramfs(o); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(filepath.Join(out1, RootfsFile))
+	if !st1.ModTime().Equal(st2.ModTime()) {
+		t.Error("rootfs.squashfs rebuilt with unchanged inputs")
+	}
+
+	o.OutDir = out2
+	if _, err := BuildInitramfs(o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{RootfsFile, InitramfsFile, ManifestFile} {
+		b1, _ := os.ReadFile(filepath.Join(out1, f))
+		b2, _ := os.ReadFile(filepath.Join(out2, f))
+		if !bytes.Equal(b1, b2) {
+			t.Errorf("%s differs between two builds of the same inputs", f)
+		}
+	}
+
+	// Another SOURCE_DATE_EPOCH is another image.
+	o.OutDir, o.SourceDateEpoch = t.TempDir(), 1
+	m3, err := BuildInitramfs(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a3, _ := m3.Artifact(RootfsFile); a3.SHA256 == a.SHA256 {
+		t.Error("SOURCE_DATE_EPOCH does not reach the squashfs")
+	}
 }
