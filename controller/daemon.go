@@ -18,6 +18,7 @@ import (
 
 	"corral.io/corral/controller/boot/dhcp"
 	"corral.io/corral/controller/boot/leases"
+	"corral.io/corral/controller/boot/ra"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/k3s"
 	"corral.io/corral/controller/registry"
@@ -74,6 +75,9 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 		if err := d.addDHCP(cfg, self, httpBase); err != nil {
 			return nil, err
 		}
+	}
+	if *cfg.DHCP.RouterAdvertisements && cfg.Interface != "" {
+		d.services = append(d.services, namedService{"ra", &ra.Sender{Interface: cfg.Interface, Logger: d.log.With("svc", "ra")}})
 	}
 	set, err := loadProfiles(cfg.Profiles.Dir)
 	if err != nil {

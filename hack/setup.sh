@@ -14,6 +14,7 @@ packages=(
 	iproute2 kmod                          # network namespaces, veth, bridges, taps
 	isc-dhcp-client busybox                # dhclient, udhcpc
 	tftp-hpa atftp                         # TFTP clients
+	ndisc6                                 # rdisc6: IPv6 router discovery client (router advertisements)
 	qemu-system-x86 qemu-utils ipxe ipxe-qemu ovmf seabios  # PXE firmware, iPXE programs
 	kea-admin kea-dhcp4-server             # perfdhcp and the Kea peer for make bench-dhcp
 	cpio e2fsprogs xfsprogs gdisk dosfstools util-linux pciutils  # test images, loop-device fixtures

@@ -153,6 +153,12 @@ type DHCP struct {
 	// ProxyPort4011 also answers PXE boot-server requests on UDP port
 	// 4011 (PXE 2.1 §2.2.2). Only in proxy mode. Default true.
 	ProxyPort4011 *bool `yaml:"proxyPort4011,omitempty" json:"proxyPort4011,omitempty"`
+	// RouterAdvertisements sends IPv6 router advertisements that configure
+	// nothing (router lifetime 0, no prefix, no M/O flags) on Interface,
+	// so iPXE does not wait ~16 s for an IPv6 router before it boots.
+	// Default true in authoritative mode, false otherwise (a network with
+	// its own DHCP server may have its own routers).
+	RouterAdvertisements *bool `yaml:"routerAdvertisements,omitempty" json:"routerAdvertisements,omitempty"`
 	// Port is the server port. Default 67; change only for tests.
 	Port int `yaml:"port,omitempty" json:"port,omitempty"`
 }
@@ -301,6 +307,10 @@ func (c *Controller) Default() {
 	if c.DHCP.ProxyPort4011 == nil {
 		t := true
 		c.DHCP.ProxyPort4011 = &t
+	}
+	if c.DHCP.RouterAdvertisements == nil {
+		on := c.DHCP.Mode == ModeAuthoritative
+		c.DHCP.RouterAdvertisements = &on
 	}
 	if c.TFTP.Enabled == nil {
 		t := true
