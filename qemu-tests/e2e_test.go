@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -62,6 +63,7 @@ func TestE2E(t *testing.T) {
 	for name, vm := range vms {
 		t.Run(name, func(t *testing.T) {
 			checkRecord(t, vm, nodes[name], workers[name].Profile)
+			checkBootLog(t, l, nodes[name])
 		})
 	}
 
@@ -139,6 +141,35 @@ func checkRecord(t *testing.T, vm *VM, n api.Node, profile string) {
 	}
 	if len(disks) != len(vm.Disks) {
 		t.Errorf("recorded %d disks with serials, QEMU gives %d: %s", len(disks), len(vm.Disks), describeDisks(inv.Disks))
+	}
+}
+
+// checkBootLog reads the node's boot log from the controller as an operator
+// would: it must hold the boot from its first steps in the initramfs (kept
+// across switch_root and sent once the node registered) to the heartbeat.
+func checkBootLog(t *testing.T, l *Lab, n api.Node) {
+	want := []string{"kernel modules", "network up", "root filesystem downloaded and verified", "stage 2: running from the root filesystem", "heartbeating"}
+	var out []byte
+	var err error
+	// The last records may still be on their way.
+	for end := time.Now().Add(30 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		out, err = l.Corral(ctx, "nodes", "logs", n.ID)
+		cancel()
+		missing := []string{}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				missing = append(missing, w)
+			}
+		}
+		if err == nil && len(missing) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Errorf("corral nodes logs %s lacks %q (err %v); it shows:\n%s", n.ID, missing, err, out)
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }
 
