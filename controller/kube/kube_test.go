@@ -427,7 +427,9 @@ func TestDecommissionDrainsAndDeletes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = admin.CoreV1().Pods("default").Delete(context.Background(), "ds-agent", *metav1.NewDeleteOptions(0)) })
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Pods("default").Delete(context.Background(), "ds-agent", *metav1.NewDeleteOptions(0))
+	})
 	if _, err := admin.CoreV1().Secrets("kube-system").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: NodePasswordSecret("w3")}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +480,9 @@ func TestDecommissionTimesOutOnAStuckPod(t *testing.T) {
 	if _, err := admin.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.CoreV1().Pods("default").Delete(context.Background(), "stuck", *metav1.NewDeleteOptions(0)) })
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Pods("default").Delete(context.Background(), "stuck", *metav1.NewDeleteOptions(0))
+	})
 	// No kubelet finishes the eviction: the pod stays terminating.
 	err := Decommission(ctx, cs, "w4", DrainOptions{Timeout: 2 * time.Second, Poll: 100 * time.Millisecond})
 	if err == nil {
