@@ -5,7 +5,7 @@ GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 FUZZTIME ?= 10s
 
-.PHONY: all build setup test test-unit lint fuzz ci demo lab e2e bench-dhcp bench-inventory bench-registry testimage image clean help
+.PHONY: all build setup test test-unit lint fuzz ci demo lab e2e bench-dhcp bench-inventory bench-registry bench-kube kube-binaries testimage image clean help
 
 all: build
 
@@ -37,9 +37,12 @@ lint: ## gofmt, go vet, staticcheck
 test-unit: ## fast tests: no root, no QEMU
 	$(GO) test -race -short ./...
 
-test: build testimage ## every test, including namespaces, real clients and QEMU (root)
+test: build testimage kube-binaries ## every test, including namespaces, real clients and QEMU (root)
 	$(MAKE) image IMAGE_VERSION=lab
 	$(GO) test -race -count=1 -timeout 40m ./...
+
+kube-binaries: ## build kube-apiserver (k8s.io/kubernetes, same minor as k3s) into .cache/kube for internal/kubetest; etcd comes from make setup
+	bash hack/kube/build.sh
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
@@ -67,6 +70,9 @@ bench-inventory: build ## corral-agent inventory against lshw -json: medians and
 
 bench-registry: ## 1,000 agents over HTTPS against the controller API: latency per call, controller RSS and CPU
 	set -o pipefail; $(GO) run ./bench/registry $(BENCH_ARGS) | tee bench/registry/results-latest.txt
+
+bench-kube: kube-binaries ## reconcile latency of a profile change across 1,000 Nodes on a real kube-apiserver; approved → Node registered
+	set -o pipefail; $(GO) run ./bench/kube $(BENCH_ARGS) | tee bench/kube/results-latest.txt
 
 clean:
 	rm -rf bin .cache

@@ -20,6 +20,7 @@ packages=(
 	cpio e2fsprogs xfsprogs gdisk dosfstools util-linux pciutils  # test images, loop-device fixtures
 	lshw                                   # the peer for make bench-inventory
 	debootstrap squashfs-tools             # the node image's root filesystem (make image)
+	etcd-server                            # etcd for the Kubernetes API server harness (internal/kubetest)
 )
 missing=()
 for p in "${packages[@]}"; do
