@@ -71,6 +71,8 @@ type Controller struct {
 	Profiles Profiles `yaml:"profiles" json:"profiles"`
 	// K3s configures the cluster's k3s server (docs/k3s.md).
 	K3s K3s `yaml:"k3s" json:"k3s"`
+	// Kube connects the Node reconciler to the cluster (docs/kube.md).
+	Kube Kube `yaml:"kube" json:"kube"`
 }
 
 // Profiles configures role profiles (docs/profiles.md).
@@ -337,6 +339,7 @@ func (c *Controller) Default() {
 		c.Boot.ImagesDir = c.StateDir + "/images"
 	}
 	c.K3s.defaults(c.StateDir)
+	c.Kube.defaults()
 }
 
 // FieldError is a configuration value that is wrong.
@@ -432,6 +435,7 @@ func (c *Controller) Validate() error {
 		}
 	}
 	errs = append(errs, c.K3s.validate()...)
+	errs = append(errs, c.Kube.validate()...)
 	return errors.Join(errs...)
 }
 
