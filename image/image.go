@@ -228,6 +228,7 @@ func SourceDateEpoch() (int64, error) {
 
 // plan is everything gathered before anything is written.
 type plan struct {
+	ix        *modules.Index
 	kernel    Kernel
 	vmlinuz   string
 	modDir    string
@@ -263,6 +264,11 @@ func BuildInitramfs(opts Options) (Manifest, error) {
 			return Manifest{}, fmt.Errorf("root filesystem: %w", err)
 		}
 		p.inputs.Rootfs = &rp.inputs
+		// The root filesystem carries the initramfs' modules and those
+		// its programs load (k3s, mkfs/mount of data disks).
+		rp.modDir, rp.kver = p.modDir, p.kernel.Version
+		rp.modules = p.ix.Resolve(append(slices.Clone(p.inputs.Modules), p.ix.Under(rp.inputs.ModuleDirs)...))
+		log.Info("root filesystem modules resolved", "step", "modules", "files", len(rp.modules.Modules))
 	}
 	if m, ok := upToDate(opts, p.inputs, log); ok {
 		log.Info("image is up to date, not rebuilt", "version", m.Version, "dir", opts.OutDir)
@@ -373,6 +379,7 @@ func gather(opts Options, log *slog.Logger) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", kver, err)
 	}
+	p.ix = ix
 	if in.ModulesDepSHA256, err = sha256File(filepath.Join(p.modDir, "modules.dep")); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"corral.io/corral/image/modules"
 )
 
 // RootfsFile is the root filesystem's artifact name.
@@ -70,8 +72,26 @@ type RootfsOptions struct {
 	K3s K3sSource
 	// Compression is mksquashfs' compressor; default zstd.
 	Compression string
-	// SourcesList is read for the host's mirror; default /etc/apt.
+	// AptDir is where the host's apt sources are read for the mirror;
+	// default /etc/apt.
 	AptDir string
+	// ModuleDirs are the kernel module directories (relative to
+	// /lib/modules/<kver>) put in the root filesystem with their
+	// dependencies, besides the initramfs' modules; nil means
+	// DefaultRootfsModuleDirs.
+	ModuleDirs []string
+}
+
+// DefaultRootfsModuleDirs are the kernel modules stage 2 may need, which
+// modprobe (kmod) finds in /lib/modules/<kver> of the root filesystem: what
+// k3s loads (netfilter for kube-proxy and flannel, bridge and
+// br_netfilter, vxlan, veth, overlay), the filesystems of data disks (xfs,
+// ext4), device mapper, and the kernel's Ceph client (rbd, cephfs).
+var DefaultRootfsModuleDirs = []string{
+	"kernel/net/netfilter", "kernel/net/ipv4/netfilter", "kernel/net/ipv6/netfilter",
+	"kernel/net/bridge", "kernel/drivers/net/vxlan", "kernel/drivers/net/veth.ko",
+	"kernel/fs/overlayfs", "kernel/fs/xfs", "kernel/fs/ext4", "kernel/drivers/md",
+	"kernel/net/ceph", "kernel/fs/ceph", "kernel/drivers/block/rbd.ko",
 }
 
 // RootfsInputs are what rootfs.squashfs is built from.
@@ -82,6 +102,8 @@ type RootfsInputs struct {
 	Mirror      string   `json:"mirror"`
 	Packages    []string `json:"packages"`
 	Compression string   `json:"compression"`
+	// ModuleDirs are the kernel module directories included.
+	ModuleDirs []string `json:"moduleDirs"`
 	// Installed are the packages in the tree with their versions (dpkg-query).
 	Installed []Package `json:"installed"`
 	// K3sSHA256 is the k3s binary's digest; empty when the image has none.
@@ -99,6 +121,10 @@ type rootfsPlan struct {
 	k3s    string // the k3s binary, "" when none
 	info   K3s
 	inputs RootfsInputs
+	// The kernel modules to include, from modDir (kernel release kver).
+	modules modules.Resolution
+	modDir  string
+	kver    string
 }
 
 // prepareRootfs makes (or finds in the cache) the debootstrap tree and k3s.
@@ -132,6 +158,10 @@ func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*roo
 	}
 	slices.Sort(in.Packages)
 	in.Packages = slices.Compact(in.Packages)
+	in.ModuleDirs = slices.Clone(o.ModuleDirs)
+	if in.ModuleDirs == nil {
+		in.ModuleDirs = slices.Clone(DefaultRootfsModuleDirs)
+	}
 
 	tree, installed, err := debootstrapTree(ctx, cache, in, log)
 	if err != nil {
@@ -308,6 +338,10 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 		}
 	}
 
+	if err := addModules(ctx, rp, root, log); err != nil {
+		return Artifact{}, fmt.Errorf("kernel modules in the root filesystem: %w", err)
+	}
+
 	tmp := filepath.Join(outDir, "."+RootfsFile+".tmp")
 	defer os.Remove(tmp)
 	e := strconv.FormatInt(epoch, 10)
@@ -348,6 +382,46 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 	}
 	log.Info("root filesystem packed", "step", "mksquashfs", "bytes", a.Size, "took", time.Since(start).Round(100*time.Millisecond))
 	return a, nil
+}
+
+// addModules copies the resolved modules into root/lib/modules/<kver> and
+// runs depmod there, so modprobe in the root filesystem finds them. The
+// modules.order written first (the modules sorted by path) fixes the order
+// depmod lists them in, whatever order the directories are read in.
+func addModules(ctx context.Context, rp *rootfsPlan, root string, log *slog.Logger) error {
+	if len(rp.modules.Modules) == 0 {
+		return nil
+	}
+	dst := filepath.Join(root, "lib/modules", rp.kver)
+	var order []string
+	for _, m := range rp.modules.Modules {
+		if err := copyFile(filepath.Join(rp.modDir, filepath.FromSlash(m.Path)), filepath.Join(dst, filepath.FromSlash(m.Path)), 0o644); err != nil {
+			return err
+		}
+		order = append(order, m.Path)
+	}
+	slices.Sort(order)
+	if err := os.WriteFile(filepath.Join(dst, "modules.order"), []byte(strings.Join(order, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dst, "modules.dep"), rp.modules.DepFile(), 0o644); err != nil {
+		return err
+	}
+	for _, f := range []string{"modules.builtin", "modules.builtin.modinfo"} {
+		if err := copyFile(filepath.Join(rp.modDir, f), filepath.Join(dst, f), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	depmod, err := exec.LookPath("depmod")
+	if err != nil {
+		log.Warn("depmod not found: the root filesystem has modules.dep but no index files; modprobe is slower", "fix", "apt-get install kmod")
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, depmod, "-b", root, rp.kver).CombinedOutput(); err != nil {
+		return fmt.Errorf("depmod -b %s %s: %w: %s", root, rp.kver, err, out)
+	}
+	log.Info("kernel modules added to the root filesystem", "step", "modules", "files", len(rp.modules.Modules), "kernel", rp.kver)
+	return nil
 }
 
 func copyFile(src, dst string, mode fs.FileMode) error {

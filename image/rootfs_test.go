@@ -251,7 +251,8 @@ func TestBuildWithRootfs(t *testing.T) {
 	}
 	kernel := fakeKernel(t)
 	cache := t.TempDir()
-	ro := &RootfsOptions{Mirror: "http://mirror.example/debian", Packages: []string{"kmod"}, CacheDir: cache, K3s: K3sSource{Offline: true}}
+	ro := &RootfsOptions{Mirror: "http://mirror.example/debian", Packages: []string{"kmod"}, CacheDir: cache, K3s: K3sSource{Offline: true},
+		ModuleDirs: []string{"kernel/drivers/sound"}}
 	tree := seedTree(t, cache, RootfsInputs{Recipe: rootfsRecipe, Suite: DefaultSuite, Variant: "minbase", Mirror: ro.Mirror, Packages: ro.Packages})
 
 	out1, out2 := t.TempDir(), t.TempDir()
@@ -277,7 +278,11 @@ func TestBuildWithRootfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"squashfs-root/etc/os-release", "squashfs-root/" + AgentInRootfs, "-rwxr-xr-x 0/0"} {
+	mods := "squashfs-root/lib/modules/" + testKver + "/"
+	for _, want := range []string{"squashfs-root/etc/os-release", "squashfs-root/" + AgentInRootfs, "-rwxr-xr-x 0/0",
+		// the initramfs' modules with their dependencies, and ModuleDirs
+		mods + "kernel/drivers/net/virtio_net.ko.xz", mods + "kernel/net/core/failover.ko.xz", mods + "kernel/drivers/sound/unwanted.ko",
+		mods + "modules.dep", mods + "modules.builtin"} {
 		if !strings.Contains(string(list), want) {
 			t.Errorf("unsquashfs -lln lacks %q:\n%s", want, list)
 		}

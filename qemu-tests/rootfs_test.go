@@ -3,6 +3,7 @@ package qemutests
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -51,6 +52,12 @@ func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 	}
 	if !vm.ConsoleContains("root filesystem downloaded and verified") {
 		t.Error("console does not show the verified download")
+	}
+	console, _ := os.ReadFile(vm.Serial)
+	if r := m.Inputs.Rootfs; r != nil && len(r.ModuleDirs) > 0 {
+		if m := regexp.MustCompile(regexp.QuoteMeta(stage2Marker) + `.* modules=(\d+)`).FindSubmatch(console); m == nil || string(m[1]) == "0" {
+			t.Errorf("stage 2 finds no kernel modules in the root filesystem (%q)", m)
+		}
 	}
 	if vm.ConsoleContains("staying in the initramfs") {
 		t.Error("console shows the agent gave up on the root filesystem")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -88,7 +89,7 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		if err != nil {
 			log.Warn("no handover from stage 1: the network is as the kernel has it", "err", err)
 		}
-		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop)
+		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules())
 		return enrolForever(ctx, f, out, log)
 	}
 	loadImageModules(log)
@@ -125,6 +126,20 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
 	}
 	return enrolForever(ctx, f, out, log)
+}
+
+// rootfsModules counts the kernel modules modprobe can load from the root
+// filesystem (its modules.dep lines).
+func rootfsModules() int {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join("/lib/modules", unix.ByteSliceToString(u.Release[:]), "modules.dep"))
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
 }
 
 // stage2Marker is logged when stage 2 starts; the QEMU lab waits for it.

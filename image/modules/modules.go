@@ -180,6 +180,24 @@ func Load(fsys fs.FS) (*Index, error) {
 	return NewIndex(deps, builtin)
 }
 
+// Under returns the names of the modules whose file is one of paths or
+// lies under one of them (directories relative to /lib/modules/<kver>,
+// e.g. "kernel/net/netfilter"), sorted.
+func (ix *Index) Under(paths []string) []string {
+	var names []string
+	for p, d := range ix.byPath {
+		for _, want := range paths {
+			want = strings.TrimSuffix(want, "/")
+			if p == want || strings.HasPrefix(p, want+"/") {
+				names = append(names, Name(d.Path))
+				break
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Module is one module to put in the initramfs.
 type Module struct {
 	Name string   `json:"name"`

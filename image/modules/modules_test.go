@@ -188,3 +188,22 @@ func FuzzParseDep(f *testing.F) {
 		ix.Resolve(names)
 	})
 }
+
+func TestUnder(t *testing.T) {
+	deps := []Dep{
+		{Path: "kernel/net/netfilter/nf_conntrack.ko"},
+		{Path: "kernel/net/netfilter/ipset/ip_set.ko"},
+		{Path: "kernel/net/netfilterx/other.ko"},
+		{Path: "kernel/drivers/net/veth.ko"},
+		{Path: "kernel/fs/xfs/xfs.ko.xz"},
+	}
+	ix, err := NewIndex(deps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ix.Under([]string{"kernel/net/netfilter/", "kernel/drivers/net/veth.ko", "kernel/fs/xfs", "kernel/none"})
+	want := []string{"ip_set", "nf_conntrack", "veth", "xfs"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Under (-want +got):\n%s", diff)
+	}
+}
