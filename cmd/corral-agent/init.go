@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -182,8 +183,19 @@ func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, log
 	if err := rootfs.WriteHandover(rootfs.HandoverFile, h); err != nil {
 		log.Warn("handover file not written: stage 2 will not know the lease", "err", err)
 	}
-	err = rootfs.SwitchRoot(rootfsNewRoot, []string{rootfs.AgentPath, "init", "--stage=2"}, os.Environ(), log)
+	err = rootfs.SwitchRoot(rootfsNewRoot, []string{rootfs.AgentPath, "init", "--stage=2"}, stage2Env(os.Environ()), log)
 	return errors.Join(err, m.Unmount())
+}
+
+// stage2Env is init's environment with a PATH: the kernel starts init with
+// HOME and TERM only, and stage 2 runs programs (k3s, modprobe) by name.
+func stage2Env(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			return env
+		}
+	}
+	return append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
 // enrolForever enrols as "corral-agent run" does, and again after a

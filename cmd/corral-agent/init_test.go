@@ -1,0 +1,18 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestStage2EnvHasAPath(t *testing.T) {
+	kernel := []string{"HOME=/", "TERM=linux"}
+	got := stage2Env(kernel)
+	if !slices.Contains(got, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") || len(got) != 3 {
+		t.Errorf("stage2Env(%q) = %q, want a PATH added", kernel, got)
+	}
+	own := []string{"PATH=/opt/bin"}
+	if got := stage2Env(own); !slices.Equal(got, own) {
+		t.Errorf("stage2Env(%q) = %q, want it kept", own, got)
+	}
+}
