@@ -328,3 +328,16 @@ func TestBuildWithRootfs(t *testing.T) {
 		t.Error("SOURCE_DATE_EPOCH does not reach the squashfs")
 	}
 }
+
+func FuzzParseSources(f *testing.F) {
+	f.Add("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\n\n")
+	f.Add("deb [arch=amd64 signed-by=/k] http://m/debian bookworm main\n")
+	f.Add("deb [ http://x")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, src := range append(ParseSourcesList(s), ParseDeb822Sources(s)...) {
+			if src.URI == "" || strings.ContainsAny(src.URI, " \t\n") {
+				t.Fatalf("source with URI %q", src.URI)
+			}
+		}
+	})
+}
