@@ -197,6 +197,12 @@ func treeKey(in RootfsInputs) string {
 func debootstrapTree(ctx context.Context, cache string, in RootfsInputs, log *slog.Logger) (string, []Package, error) {
 	dir := filepath.Join(cache, "rootfs", treeKey(in))
 	tree, list := filepath.Join(dir, "root"), filepath.Join(dir, "packages.tsv")
+	// One build at a time makes a tree; another waits for it and reuses it.
+	unlock, err := lockFile(dir+".lock", log)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
 	if b, err := os.ReadFile(list); err == nil {
 		pkgs, err := parsePackages(b)
 		if err == nil {
@@ -257,6 +263,25 @@ func debootstrapTree(ctx context.Context, cache string, in RootfsInputs, log *sl
 		return "", nil, err
 	}
 	return tree, pkgs, nil
+}
+
+// lockFile takes an exclusive flock on path, saying so when it must wait.
+func lockFile(path string, log *slog.Logger) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		log.Info("another build is making this root filesystem tree: waiting for it", "lock", path)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // trimTree removes what rootfsTrim names and empties the logs, and writes
@@ -342,7 +367,13 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 		return Artifact{}, fmt.Errorf("kernel modules in the root filesystem: %w", err)
 	}
 
-	tmp := filepath.Join(outDir, "."+RootfsFile+".tmp")
+	// A name of its own: two builds into one directory must not share it.
+	tf, err := os.CreateTemp(outDir, "."+RootfsFile+".*")
+	if err != nil {
+		return Artifact{}, err
+	}
+	tf.Close()
+	tmp := tf.Name()
 	defer os.Remove(tmp)
 	e := strconv.FormatInt(epoch, 10)
 	args := []string{root, tmp, "-noappend", "-comp", rp.inputs.Compression,
@@ -368,18 +399,21 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 	if err != nil {
 		return Artifact{}, fmt.Errorf("mksquashfs: %w", err)
 	}
-	a, err := writeFile(filepath.Join(outDir, RootfsFile), func(w io.Writer) error {
-		f, err := os.Open(tmp)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
-		return err
-	})
+	sum, err := sha256File(tmp)
 	if err != nil {
 		return Artifact{}, err
 	}
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return Artifact{}, err
+	}
+	if err := os.Rename(tmp, filepath.Join(outDir, RootfsFile)); err != nil {
+		return Artifact{}, err
+	}
+	a := Artifact{Name: RootfsFile, SHA256: sum, Size: st.Size()}
 	log.Info("root filesystem packed", "step", "mksquashfs", "bytes", a.Size, "took", time.Since(start).Round(100*time.Millisecond))
 	return a, nil
 }

@@ -318,6 +318,21 @@ func TestBuildWithRootfs(t *testing.T) {
 		}
 	}
 
+	// A changed rootfs.squashfs is rebuilt, even with unchanged inputs.
+	if err := os.WriteFile(filepath.Join(out1, RootfsFile), []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.OutDir = out1
+	if _, err := BuildInitramfs(o); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := sha256File(filepath.Join(out1, RootfsFile)); sum != a.SHA256 {
+		t.Error("a tampered rootfs.squashfs was not rebuilt")
+	}
+	if left, _ := filepath.Glob(filepath.Join(out1, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+
 	// Another SOURCE_DATE_EPOCH is another image.
 	o.OutDir, o.SourceDateEpoch = t.TempDir(), 1
 	m3, err := BuildInitramfs(o)
