@@ -93,6 +93,9 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 		return nil, err
 	}
 	ps.reg = d.Nodes
+	if err := d.addKube(cfg); err != nil {
+		return nil, err
+	}
 	if err := d.addBootServices(cfg, self, httpBase, apiURL, ca.Fingerprint); err != nil {
 		return nil, err
 	}

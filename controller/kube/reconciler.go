@@ -46,6 +46,10 @@ type Machine struct {
 	Labels map[string]string
 	// Taints are the profile's taints.
 	Taints []corev1.Taint
+	// Unknown: the desired state could not be computed (e.g. the profile
+	// does not resolve); the Node is left as it is, only its readiness is
+	// reported.
+	Unknown bool
 }
 
 // Desired gives the desired state of every registered machine that should
@@ -221,7 +225,7 @@ func (r *Reconciler) reload() error {
 }
 
 func sameMachine(a, b *Machine) bool {
-	return a.ID == b.ID && a.Role == b.Role && maps.Equal(a.Labels, b.Labels) && reflect.DeepEqual(a.Taints, b.Taints)
+	return a.ID == b.ID && a.Unknown == b.Unknown && a.Role == b.Role && maps.Equal(a.Labels, b.Labels) && reflect.DeepEqual(a.Taints, b.Taints)
 }
 
 func (r *Reconciler) enqueueAll() {
@@ -291,6 +295,9 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) error {
 	}
 	ready, why := nodeReady(node)
 	r.report(name, want, ready, why)
+	if want != nil && want.Unknown {
+		return nil
+	}
 	if want == nil && node.Annotations[OwnedLabelsAnnotation] == "" && node.Annotations[OwnedTaintsAnnotation] == "" {
 		return nil // not ours, never was
 	}
