@@ -11,9 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +164,9 @@ func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*roo
 	if in.ModuleDirs == nil {
 		in.ModuleDirs = slices.Clone(DefaultRootfsModuleDirs)
 	}
+	if err := in.check(); err != nil {
+		return nil, err
+	}
 
 	tree, installed, err := debootstrapTree(ctx, cache, in, log)
 	if err != nil {
@@ -178,6 +183,29 @@ func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*roo
 	}
 	in.K3sSHA256 = info.SHA256
 	return &rootfsPlan{tree: tree, k3s: k3s, info: info, inputs: in}, nil
+}
+
+// Debian's spellings (Debian Policy §5.6.1 for package names).
+var (
+	suiteRE   = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
+	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+)
+
+// check refuses inputs debootstrap would misread.
+func (in RootfsInputs) check() error {
+	if !suiteRE.MatchString(in.Suite) {
+		return fmt.Errorf("suite %q: want a Debian release name such as %s", in.Suite, DefaultSuite)
+	}
+	for _, p := range in.Packages {
+		if !packageRE.MatchString(p) {
+			return fmt.Errorf("package %q: not a Debian package name", p)
+		}
+	}
+	u, err := url.Parse(in.Mirror)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || strings.ContainsAny(in.Mirror, " \t\n") {
+		return fmt.Errorf("mirror %q: want http://host/debian (MIRROR= or --mirror)", in.Mirror)
+	}
+	return nil
 }
 
 // treeKey names a debootstrap tree by what it is made from.

@@ -356,3 +356,23 @@ func FuzzParseSources(f *testing.F) {
 		}
 	})
 }
+
+func TestRootfsInputsAreChecked(t *testing.T) {
+	good := RootfsInputs{Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Packages: []string{"libstdc++6", "e2fsprogs"}}
+	if err := good.check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		in   RootfsInputs
+		want string
+	}{
+		"suite with a path": {RootfsInputs{Suite: "../x", Mirror: good.Mirror}, "suite"},
+		"package list":      {RootfsInputs{Suite: "bookworm", Mirror: good.Mirror, Packages: []string{"a,b"}}, "package"},
+		"option":            {RootfsInputs{Suite: "bookworm", Mirror: good.Mirror, Packages: []string{"--foo"}}, "package"},
+		"mirror":            {RootfsInputs{Suite: "bookworm", Mirror: "deb.debian.org"}, "MIRROR="},
+	} {
+		if err := tc.in.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one about %s", name, err, tc.want)
+		}
+	}
+}
