@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,12 +43,18 @@ func SwitchRoot(newRoot string, argv, env []string, log *slog.Logger) error {
 	if st, err := os.Stat(filepath.Join(newRoot, argv[0])); err != nil || st.Mode()&0o111 == 0 {
 		return fmt.Errorf("switch_root: %s is not an executable in the new root: %v", argv[0], err)
 	}
-	for _, m := range Moved {
+	for i, m := range Moved {
 		dst := filepath.Join(newRoot, m)
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return fmt.Errorf("switch_root: %w", err)
+		err := os.MkdirAll(dst, 0o755)
+		if err == nil {
+			err = unix.Mount(m, dst, "", unix.MS_MOVE, "")
 		}
-		if err := unix.Mount(m, dst, "", unix.MS_MOVE, ""); err != nil {
+		if err != nil {
+			// Put back what was moved: the caller carries on in the
+			// initramfs, which needs /proc, /sys, /dev and /run.
+			for _, back := range slices.Backward(Moved[:i]) {
+				_ = unix.Mount(filepath.Join(newRoot, back), back, "", unix.MS_MOVE, "")
+			}
 			return fmt.Errorf("switch_root: move %s to %s: %w", m, dst, err)
 		}
 	}
