@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,8 @@ type API struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	req *prometheus.HistogramVec
+	// onConnState, if set, sees every connection state change (tests).
+	onConnState func(net.Conn, http.ConnState)
 }
 
 // New returns the API handler.
@@ -237,9 +240,23 @@ func (a *API) nodeAuth(h handlerFunc) handlerFunc {
 // nodeIDPattern bounds what a node id may look like (see docs/inventory.md).
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
+// shutdownGrace is how long a stopping API lets requests in progress finish
+// before it closes their connections (a peer that vanished mid-request, a
+// powered-off VM, would otherwise hold the stop until its read timeout).
+const shutdownGrace = 3 * time.Second
+
 // Serve runs the API on ln with TLS until ctx is done, and marks nodes lost
 // when their heartbeats stop.
+//
+// When ctx is done it stops promptly: waiting requests (a follow read of a
+// boot log) answer at once, connections that have not sent a request (a
+// client's spare connection, a TLS handshake in progress) and idle
+// keep-alive connections are closed, and requests in progress get
+// shutdownGrace to finish.
 func (a *API) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) error {
+	base, stopRequests := context.WithCancel(context.Background())
+	defer stopRequests()
+	conns := &connTracker{fresh: map[net.Conn]struct{}{}, hook: a.onConnState}
 	srv := &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -248,6 +265,8 @@ func (a *API) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) 
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnState:         conns.track,
 	}
 	go a.sweep(ctx)
 	errc := make(chan error, 1)
@@ -258,9 +277,63 @@ func (a *API) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) 
 		return fmt.Errorf("api: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	stopRequests()
+	// http.Server.Shutdown counts a connection that has not sent a request
+	// as idle only after 5 s: close those now.
+	conns.stop()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn("api: requests still in progress when stopping; closing their connections", "grace", shutdownGrace.String(), "err", err)
+		return srv.Close()
+	}
+	return nil
+}
+
+// connTracker remembers the connections that have not sent a request yet,
+// so a stopping server can close them.
+type connTracker struct {
+	mu      sync.Mutex
+	fresh   map[net.Conn]struct{}
+	stopped bool
+	hook    func(net.Conn, http.ConnState) // tests
+}
+
+func (t *connTracker) track(c net.Conn, s http.ConnState) {
+	t.mu.Lock()
+	switch {
+	case s == http.StateNew && t.stopped:
+		closeNow(c)
+	case s == http.StateNew:
+		t.fresh[c] = struct{}{}
+	default:
+		delete(t.fresh, c)
+	}
+	t.mu.Unlock()
+	if t.hook != nil {
+		t.hook(c, s)
+	}
+}
+
+// stop closes the connections that have not sent a request, and those that
+// connect from now on.
+func (t *connTracker) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	for c := range t.fresh {
+		closeNow(c)
+	}
+	clear(t.fresh)
+}
+
+// closeNow closes the TCP connection under c without a TLS close alert, which
+// could wait on a peer that is gone or on a handshake in progress.
+func closeNow(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	_ = c.Close()
 }
 
 func (a *API) sweep(ctx context.Context) {
