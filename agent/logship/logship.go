@@ -10,6 +10,10 @@
 // from register, then the node credential; Tap feeds them from the
 // enrollment loop). Until then it only buffers, so the lines of early boot —
 // modules, network, DHCP — reach the controller once the node registered.
+// Issuing the credential spends the enrollment token, so a batch on its way
+// with it meanwhile is answered 401: the shipper then sends it again with the
+// credential (or waits for the credential request through Tap to end) rather
+// than report the token refused.
 // A batch is removed from the queue only after the controller acknowledged
 // it (it is then on the controller's disk); a failed send is retried with
 // backoff, and the records wait in the queue meanwhile.
@@ -105,6 +109,13 @@ type Shipper struct {
 	dropped uint64
 	token   string
 	refused string // the token the controller refused
+	// credCalls counts credential requests in flight through Tap: while
+	// one is, the controller may have just replaced the enrollment token
+	// with the credential, so a refusal of it is not reported (yet).
+	credCalls int
+	// quiet is the refusal of refused recorded during a credential
+	// request and not reported yet.
+	quiet error
 	send    Sender
 	boot    string
 
@@ -227,6 +238,19 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 
 	err = send(ctx, token, b)
 	var ae *client.APIError
+	for tries := 0; err != nil && tries < 3 && errors.As(err, &ae) && ae.Code == http.StatusUnauthorized; tries++ {
+		// Refused, but the token may have been replaced while the batch
+		// was on its way (the controller issuing the credential spends
+		// the enrollment token): send again at once with the new one.
+		s.mu.Lock()
+		newer := s.token
+		s.mu.Unlock()
+		if newer == token || newer == "" {
+			break
+		}
+		token = newer
+		err = send(ctx, token, b)
+	}
 	switch {
 	case err == nil:
 		s.remove(b.Records[len(b.Records)-1].Seq, 0)
@@ -235,8 +259,17 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 	case errors.As(err, &ae) && (ae.Code == http.StatusUnauthorized || ae.Code == http.StatusForbidden):
 		s.mu.Lock()
 		s.refused = token
+		// A credential request in flight may be what spent the token:
+		// wait for its outcome (Tap) before saying it was refused.
+		s.quiet = nil
+		if ae.Code == http.StatusUnauthorized && s.credCalls > 0 && s.token == token {
+			s.quiet = err
+		}
+		quiet := s.quiet != nil
 		s.mu.Unlock()
-		s.log.Warn("the controller refused this node's log token; keeping the logs until the node registers again", "err", err)
+		if !quiet {
+			s.warnRefused(err)
+		}
 		return false, ErrNotReady
 	case errors.As(err, &ae) && ae.Code >= 400 && ae.Code < 500 && ae.Code != http.StatusTooManyRequests && ae.Code != http.StatusRequestTimeout:
 		// The controller will refuse this batch whatever we do: drop it
@@ -246,6 +279,10 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 		return true, nil
 	}
 	return false, err
+}
+
+func (s *Shipper) warnRefused(err error) {
+	s.log.Warn("the controller refused this node's log token; keeping the logs until the node registers again", "err", err)
 }
 
 // remove takes the records up to seq off the queue (they may have been
@@ -462,9 +499,29 @@ func (t tap) Register(ctx context.Context, inv v1alpha1.Inventory, credential st
 }
 
 func (t tap) Credential(ctx context.Context, token string) (*v1alpha1.Credential, *v1alpha1.RegisterResponse, error) {
+	s := t.s
+	s.mu.Lock()
+	s.credCalls++
+	s.mu.Unlock()
 	c, p, err := t.API.Credential(ctx, token)
-	if err == nil && c != nil && c.Credential != "" {
-		t.s.SetToken(c.Credential)
+	got := err == nil && c != nil && c.Credential != ""
+	if got {
+		s.SetToken(c.Credential)
+	}
+	s.mu.Lock()
+	s.credCalls--
+	// A refusal kept quiet while this request was in flight, and no new
+	// token came of it: the token really is refused.
+	var report error
+	if s.credCalls == 0 {
+		if s.refused == s.token {
+			report = s.quiet
+		}
+		s.quiet = nil
+	}
+	s.mu.Unlock()
+	if report != nil {
+		s.warnRefused(report)
 	}
 	return c, p, err
 }
