@@ -116,8 +116,8 @@ type Shipper struct {
 	// quiet is the refusal of refused recorded during a credential
 	// request and not reported yet.
 	quiet error
-	send    Sender
-	boot    string
+	send  Sender
+	boot  string
 
 	// spool, while set, receives every queued record (see Spool).
 	spool     *os.File
