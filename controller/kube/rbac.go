@@ -37,6 +37,12 @@ const (
 	ServiceAccountName      = "corral-controller"
 )
 
+// The restricted client's request rate limit.
+const (
+	ClientQPS   = 100
+	ClientBurst = 200
+)
+
 // tokenLifetime is how long each requested token is valid; tokens are
 // renewed a few minutes before they expire.
 const tokenLifetime = time.Hour
@@ -65,7 +71,9 @@ func Bootstrap(ctx context.Context, admin *rest.Config) (*rest.Config, error) {
 		return nil, err
 	}
 	cfg := rest.AnonymousClientConfig(admin) // server and CA, no credential
-	cfg.QPS, cfg.Burst = admin.QPS, admin.Burst
+	// client-go's default (5/s, bursts of 10) would take minutes to label
+	// a thousand Nodes after a profile change.
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	cfg.UserAgent = "corral-controller"
 	cfg.WrapTransport = transport.ResettableTokenSourceWrapTransport(transport.NewCachedTokenSource(ts))
 	return cfg, nil
