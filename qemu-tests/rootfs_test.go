@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,5 +65,54 @@ func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 	}
 	if os.Getenv("CORRAL_LAB_KEEP") != "" {
 		t.Logf("serial console: %s", vm.Serial)
+	}
+}
+
+// TestRootfsWorkerRefusesATamperedRootfs serves a rootfs.squashfs whose
+// sha256 is not the manifest's (one byte changed after activation): the
+// node must log the mismatch, never reach stage 2 with it, keep retrying,
+// and switch root once the genuine file is served again.
+func TestRootfsWorkerRefusesATamperedRootfs(t *testing.T) {
+	dir := RequireNodeImage(t)
+	m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Artifact(image.RootfsFile); !ok {
+		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab", dir, image.RootfsFile)
+	}
+	l := NewNodeLab(t, dir)
+	served := filepath.Join(l.dir, "images", m.Version, image.RootfsFile)
+	genuine, err := os.ReadFile(served)
+	if err != nil {
+		t.Fatalf("the controller's copy of the root filesystem: %v", err)
+	}
+	tampered := bytes.Clone(genuine)
+	tampered[len(tampered)/2] ^= 0xff
+	// Replace by rename, so a download never sees half of either.
+	replace := func(b []byte) {
+		t.Helper()
+		tmp := served + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, served); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace(tampered)
+
+	vm := l.StartVM("tampered", BIOS)
+	took := vm.WaitFor("sha256 mismatch", 5*time.Minute)
+	if vm.ConsoleContains(stage2Marker) {
+		t.Fatal("stage 2 started from a root filesystem whose sha256 is wrong")
+	}
+	t.Logf("mismatch seen %.1f s after power-on; serving the genuine file again", took.Seconds())
+	replace(genuine)
+	stage2 := vm.WaitFor(stage2Marker, 3*time.Minute)
+	vm.WaitFor("msg=heartbeating", 2*time.Minute)
+	t.Logf("stage 2 %.1f s after power-on, once the genuine file was served", stage2.Seconds())
+	if !vm.ConsoleContains("waiting_for=") {
+		t.Error("the failed attempt does not say what it waits for")
 	}
 }
