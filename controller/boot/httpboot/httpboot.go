@@ -27,7 +27,9 @@
 // A request path with a ".." element is refused with 400 before routing (the
 // standard mux would redirect it instead); a name files.Table refuses (a
 // symbolic link out of the directory, a control character) gets 403; a
-// missing file 404. A missing or malformed mac gets 400 and a node the
+// missing file 404. Under /images/ a version the image store would not accept
+// (controller/images.CheckVersion: its own entries — imports in progress in
+// .import-*, .state.json, .lock — start with a dot) gets 404. A missing or malformed mac gets 400 and a node the
 // backend does not know 404, each with a plain-text message saying what is
 // expected.
 package httpboot
@@ -50,6 +52,7 @@ import (
 
 	"corral.io/corral/controller/boot/files"
 	"corral.io/corral/controller/boot/ipxe"
+	"corral.io/corral/controller/images"
 )
 
 // ErrUnknownNode is returned (wrapped) by a Scripts backend that has no
@@ -260,9 +263,17 @@ func (h *handler) bootFile(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, h.files, r.PathValue("file"))
 }
 
-// image serves GET /images/<version>/<file> from the images table.
+// image serves GET /images/<version>/<file> from the images table. Only a
+// version the image store accepts is served: its own entries in the images
+// directory (imports in progress in .import-*, .state.json, .lock) start with
+// a dot and are not images.
 func (h *handler) image(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, h.images, r.PathValue("version")+"/"+r.PathValue("file"))
+	v := r.PathValue("version")
+	if err := images.CheckVersion(v); err != nil {
+		plain(w, http.StatusNotFound, "no image %q: %v", v, err)
+		return
+	}
+	h.serve(w, r, h.images, v+"/"+r.PathValue("file"))
 }
 
 // serve opens name in t and answers with http.ServeContent.

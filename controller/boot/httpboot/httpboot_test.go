@@ -112,6 +112,10 @@ func newEnv(t *testing.T) *env {
 	}{
 		{"boot/undionly.kpxe", e.kpxe},
 		{"images/v1/vmlinuz", e.kernel},
+		// What the image store keeps in the images directory besides
+		// images: an import in progress, its state.
+		{"images/.import-v3-123/vmlinuz", e.kernel},
+		{"images/.state.json", []byte(`{"active":"v1"}`)},
 	} {
 		full := filepath.Join(dir, p.path)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -224,6 +228,15 @@ func TestRoutes(t *testing.T) {
 		{name: "If-Range with a stale ETag sends the whole file", method: "GET", target: "/images/v1/vmlinuz",
 			header: http.Header{"Range": {"bytes=0-9"}, "If-Range": {`"stale"`}}, wantCode: 200, wantBody: string(e.kernel)},
 		{name: "missing image is 404", method: "GET", target: "/images/v2/vmlinuz", wantCode: 404},
+		{name: "an import in progress is 404", method: "GET", target: "/images/.import-v3-123/vmlinuz",
+			wantCode: 404, wantInBody: `no image ".import-v3-123"`},
+		{name: "an import in progress, dot encoded, is 404", method: "GET", target: "/images/%2eimport-v3-123/vmlinuz",
+			wantCode: 404, wantInBody: "no image"},
+		// (/images/.state.json is redirected here by the mux, as any
+		// /images/<one element> is.)
+		{name: "the store's state is 404", method: "GET", target: "/images/.state.json/", wantCode: 404},
+		{name: "a version the store would not accept is 404", method: "GET", target: "/images/v1%20x/vmlinuz",
+			wantCode: 404, wantInBody: "no image"},
 		{name: "traversal under /images is 400", method: "GET", target: "/images/../../etc/passwd",
 			wantCode: 400, wantInBody: `has a ".." element`},
 		{name: "encoded traversal under /images is 400", method: "GET", target: "/images/v1/..%2f..%2f..%2fetc%2fpasswd",
