@@ -38,18 +38,39 @@ ip -n "$srv" addr add 10.10.0.1/24 dev br0
 for l in lo br0 uplink0; do ip -n "$srv" link set "$l" up; done
 for l in lo eth0; do ip -n "$cli" link set "$l" up; done
 
-step "controller: corral controller --config examples/controller.yaml --interface br0"
-mkdir -p "$work/state/images/demo"
-# The node image (make image): Debian's kernel and an initramfs whose /init
-# is corral-agent. Without it, the test image's busybox init shows the chain.
+# The node image (make image): Debian's kernel, an initramfs whose /init is
+# corral-agent and the root filesystem. It is installed as an operator does:
+# imported into the controller's image store and activated; the example
+# config sets no boot.kernel/initrd, so nodes boot the active image.
+# Without it, the test image's busybox init shows the chain: it is not a
+# store image (no manifest), so a copy of the config names its files.
+images=$work/state/images
+config=examples/controller.yaml
 image=.cache/image/lab
 kind=node
-if [[ ! -f $image/initrd.img ]]; then image=.cache/testimage; kind=test; fi
-if [[ -f $image/vmlinuz && -f $image/initrd.img ]]; then
-	cp "$image/vmlinuz" "$image/initrd.img" "$work/state/images/demo/"
+bootable=
+if [[ -f $image/manifest.json && -f $image/initrd.img ]]; then
+	version=$(grep -m1 -o '"version": *"[^"]*"' "$image/manifest.json" | cut -d'"' -f4)
+	step "image store: corral image import $image, then activate $version"
+	echo "    \$ corral image import $image --images-dir $images"
+	bin/corral image import "$image" --images-dir "$images" 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -n 3 | sed 's/^/    /'
+	echo "    \$ corral image activate $version --images-dir $images"
+	bin/corral image activate "$version" --images-dir "$images" 2>&1 | sed 's/^/    /'
+	bootable=1
+else
+	image=.cache/testimage
+	kind=test
+	if [[ -f $image/vmlinuz && -f $image/initrd.img ]]; then
+		mkdir -p "$images/test"
+		cp "$image/vmlinuz" "$image/initrd.img" "$images/test/"
+		sed -e 's#^  cmdline:#  kernel: /images/test/vmlinuz\n  initrd: /images/test/initrd.img\n  cmdline:#' examples/controller.yaml > "$work/controller.yaml"
+		config=$work/controller.yaml
+		bootable=1
+	fi
 fi
-sed -e 's#/images/current/#/images/demo/#' examples/controller.yaml > "$work/controller.yaml"
-ip netns exec "$srv" bin/corral controller --config "$work/controller.yaml" \
+
+step "controller: corral controller --config $config --interface br0"
+ip netns exec "$srv" bin/corral controller --config "$config" \
 	--interface br0 --state-dir "$work/state" > "$work/controller.log" 2>&1 &
 for _ in $(seq 50); do
 	grep -q "controller running" "$work/controller.log" 2>/dev/null && break
@@ -120,7 +141,7 @@ ip netns exec "$cli" bin/corral profiles explain "$node" --client-config "$work/
 echo "    \$ corral nodes events $node"
 nodes events "$node" | sed 's/^/    /'
 
-if [[ -f $work/state/images/demo/vmlinuz ]] && command -v qemu-system-x86_64 >/dev/null; then
+if [[ -n $bootable ]] && command -v qemu-system-x86_64 >/dev/null; then
 	step "QEMU worker (SeaBIOS + iPXE ROM, -accel tcg) boots the $kind image from the network; its serial console follows"
 	ip -n "$srv" tuntap add dev tap0 mode tap
 	ip -n "$srv" link set tap0 master br0
