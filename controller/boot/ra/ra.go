@@ -72,27 +72,36 @@ type Sender struct {
 	pending bool
 }
 
-// Run advertises until ctx is done. The interface needs an IPv6
-// link-local address; while it has none (IPv6 off, or duplicate address
-// detection not done yet) Run waits and says so.
+// Run advertises until ctx is done. Advertisements are an optimisation,
+// so Run never fails the controller: while the interface is missing or has
+// no IPv6 link-local address (IPv6 off, or duplicate address detection not
+// done yet), or after a socket error, it says so once and tries again.
 func (s *Sender) Run(ctx context.Context) error {
 	log := s.logger()
-	ifi, err := net.InterfaceByName(s.Interface)
-	if err != nil {
-		return fmt.Errorf("router advertisements: interface %q: %w", s.Interface, err)
-	}
-	for {
-		pc, err := listen(ifi)
+	warned := false
+	for ctx.Err() == nil {
+		ifi, err := net.InterfaceByName(s.Interface)
+		var pc *ipv6.PacketConn
 		if err == nil {
-			return s.serve(ctx, ifi, pc)
+			pc, err = listen(ifi)
 		}
-		log.Warn("router advertisements: waiting for an IPv6 link-local address on the interface (is IPv6 disabled? set dhcp.routerAdvertisements: false to stop trying)", "err", err)
+		if err == nil {
+			err = s.serve(ctx, ifi, pc)
+		}
+		if err != nil && ctx.Err() == nil {
+			if !warned {
+				log.Warn("router advertisements: cannot send on the interface; retrying quietly (is IPv6 disabled? set dhcp.routerAdvertisements: false to stop trying)", "err", err)
+				warned = true
+			} else {
+				log.Debug("router advertisements: still cannot send", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-time.After(2 * time.Second):
 		}
 	}
+	return nil
 }
 
 func (s *Sender) logger() *slog.Logger {

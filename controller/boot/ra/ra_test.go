@@ -127,3 +127,20 @@ func TestRealClientSeesTheAdvertisement(t *testing.T) {
 		t.Errorf("the advertisement carries a prefix; it must configure nothing:\n%s", text)
 	}
 }
+
+// An optional service must not stop the controller: without the interface
+// Run keeps trying until it is stopped, and returns no error.
+func TestRunWithoutTheInterfaceNeverFails(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Sender{Interface: "crl-no-such-if"}).Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v before it was stopped", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
