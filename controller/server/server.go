@@ -73,8 +73,10 @@ type API struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	req *prometheus.HistogramVec
-	// onConnState, if set, sees every connection state change (tests).
+	// onConnState, if set, sees every connection state change, and
+	// onRequest every request the server handles (tests).
 	onConnState func(net.Conn, http.ConnState)
+	onRequest   func(*http.Request)
 }
 
 // New returns the API handler.
@@ -174,7 +176,12 @@ type status struct {
 }
 
 // ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.onRequest != nil {
+		a.onRequest(r)
+	}
+	a.mux.ServeHTTP(w, r)
+}
 
 // decode reads one JSON document strictly into v.
 func decode(r *http.Request, v any) error {
