@@ -33,10 +33,15 @@ const RootfsFile = "rootfs.squashfs"
 // initramfs' agent execs it after switch_root.
 const AgentInRootfs = "usr/local/bin/corral-agent"
 
-// rootfsRecipe is the version of what BuildRootfs does to the debootstrap
-// tree and how it packs it. Change it when that changes: cached trees and
-// built images are then redone.
-const rootfsRecipe = 1
+// treeRecipe is the version of what is done to the debootstrap tree before
+// it is cached (trimTree); it is part of the tree's cache key, so changing
+// it runs debootstrap again.
+const treeRecipe = 1
+
+// rootfsRecipe is the version of how a cached tree becomes rootfs.squashfs
+// (staging, modules, mksquashfs options); it is in the manifest's inputs,
+// so changing it rebuilds images but not the tree.
+const rootfsRecipe = 2
 
 // DefaultSuite is the Debian release the root filesystem is made of.
 const DefaultSuite = "bookworm"
@@ -214,7 +219,7 @@ func treeKey(in RootfsInputs) string {
 		Recipe                       int
 		Suite, Variant, Mirror, Arch string
 		Packages                     []string
-	}{in.Recipe, in.Suite, in.Variant, in.Mirror, "amd64", in.Packages})
+	}{treeRecipe, in.Suite, in.Variant, in.Mirror, "amd64", in.Packages})
 	sum := sha256.Sum256(b)
 	return in.Suite + "-" + hex.EncodeToString(sum[:8])
 }
@@ -389,6 +394,19 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 		if err := copyFile(src, filepath.Join(root, dst), 0o755); err != nil {
 			return Artifact{}, fmt.Errorf("add %s to the root filesystem: %w", dst, err)
 		}
+	}
+	// What minbase lacks and every node needs: localhost for the resolver
+	// (no /etc/hosts at all otherwise) and the classic mtab link.
+	// Removed first: a name in the stage may be a hard link into the cache.
+	hosts := filepath.Join(root, "etc/hosts")
+	_ = os.Remove(hosts)
+	if err := os.WriteFile(hosts, []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), 0o644); err != nil {
+		return Artifact{}, err
+	}
+	mtab := filepath.Join(root, "etc/mtab")
+	_ = os.Remove(mtab)
+	if err := os.Symlink("../proc/self/mounts", mtab); err != nil {
+		return Artifact{}, err
 	}
 
 	if err := addModules(ctx, rp, root, log); err != nil {
