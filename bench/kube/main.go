@@ -67,7 +67,7 @@ func main() {
 	nodes := flag.Int("nodes", 1000, "Nodes for the profile-change benchmark")
 	rounds := flag.Int("rounds", 3, "profile changes to time")
 	join := flag.Int("join", 100, "machines for approved → Node registered (0 skips it)")
-	workers := flag.Int("workers", 4, "reconciler workers")
+	workers := flag.Int("workers", 16, "reconciler workers (the controller uses 16)")
 	verbose := flag.Bool("v", false, "log the reconciler and the API server")
 	flag.IntVar(&qps, "qps", kube.ClientQPS, "the reconciler's client rate limit (requests/s; burst twice that); the controller uses kube.ClientQPS")
 	flag.Parse()

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -91,4 +92,41 @@ func normalise(t *testing.T, s string) any {
 		t.Fatalf("bad JSON %s: %v", s, err)
 	}
 	return v
+}
+
+// FuzzDiff: whatever the Node's annotations, labels and taints say (anyone
+// with access to the Node can write them), diff must not panic, must
+// produce valid JSON, and must never delete a label it does not own.
+func FuzzDiff(f *testing.F) {
+	f.Add("node-role.kubernetes.io/gpu,corral.io/profile", "nvidia.com/gpu:NoSchedule", "team", "a", "gpu", "x:NoExecute")
+	f.Add(",,,", ":", "", "", "", "")
+	f.Add("a,a,b", "k:NoSchedule,k:NoSchedule", "a", "1", "r", "k")
+	f.Fuzz(func(t *testing.T, ownedL, ownedT, labelKey, labelValue, role, taintSpec string) {
+		n := node(map[string]string{labelKey: labelValue, "keep": "1"},
+			map[string]string{OwnedLabelsAnnotation: ownedL, OwnedTaintsAnnotation: ownedT},
+			taint(taintSpec, "", corev1.TaintEffectNoSchedule))
+		for _, want := range []*Machine{nil, {Name: "w1", Role: role, Labels: map[string]string{labelKey: "v"}}} {
+			c, err := diff(n, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.patch == nil {
+				continue
+			}
+			var p struct {
+				Metadata struct {
+					Labels map[string]*string `json:"labels"`
+				} `json:"metadata"`
+			}
+			if err := json.Unmarshal(c.patch, &p); err != nil {
+				t.Fatalf("patch is not JSON: %v\n%s", err, c.patch)
+			}
+			owned := splitList(ownedL)
+			for k, v := range p.Metadata.Labels {
+				if v == nil && !slices.Contains(owned, k) {
+					t.Fatalf("deletes label %q it does not own (owned %q)", k, ownedL)
+				}
+			}
+		}
+	})
 }

@@ -39,8 +39,8 @@ const (
 
 // The restricted client's request rate limit.
 const (
-	ClientQPS   = 100
-	ClientBurst = 200
+	ClientQPS   = 200
+	ClientBurst = 400
 )
 
 // tokenLifetime is how long each requested token is valid; tokens are

@@ -66,7 +66,9 @@ type Sink interface {
 
 // Options configure a Reconciler.
 type Options struct {
-	// Workers is how many Nodes are patched at once; default 4.
+	// Workers is how many Nodes are patched at once; default 16 (one
+	// patch takes tens of milliseconds, so fewer workers, not the rate
+	// limit, would bound a fleet-wide change).
 	Workers int
 	// Resync re-reads the desired state and re-checks every Node this
 	// often, in case a change notification was missed; default 5 min.
@@ -100,7 +102,7 @@ type readyState struct {
 // New returns a reconciler; Run starts it.
 func New(client kubernetes.Interface, desired Desired, sink Sink, opts Options) *Reconciler {
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 16
 	}
 	if opts.Resync <= 0 {
 		opts.Resync = 5 * time.Minute
