@@ -121,3 +121,59 @@ func TestARetriedBatchIsStoredOnce(t *testing.T) {
 		t.Errorf("stored %d records, want 2 (%v)", len(l.Items), err)
 	}
 }
+
+// TestLongLinesAreNotDroppedAsTooLarge fills the queue with records near
+// the API's limits, escaped (each "<" is six bytes in JSON): together they
+// are above the controller's 1 MiB request limit. With the default byte
+// bound every batch fits; with the bound lifted the controller answers 413
+// and the shipper sends half as many at once until it fits. Either way every
+// record arrives, none dropped.
+func TestLongLinesAreNotDroppedAsTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		bytes int
+	}{
+		{"byte bound", 0},
+		{"halving on 413", 1 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl := servertest.Start(t, servertest.Options{})
+			c, err := client.New(ctl.URL, client.Trust{CAPEM: ctl.CAPEM}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const node = "n0123456789abcdef01234567"
+			reg, err := c.Register(t.Context(), v1alpha1.Inventory{Identity: v1alpha1.Identity{NodeID: node}}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Approved, so that the node's bounds keep every record.
+			if _, err := c.WithToken(ctl.AdminToken).Action(t.Context(), node, "approve", v1alpha1.ActionRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			ship := logship.New(logship.Options{BatchBytes: tc.bytes, BootID: func() (string, error) { return "boot-a", nil }})
+			log := slog.New(ship.Handler(slog.DiscardHandler))
+			// 60 records of 24 KiB encoded: one batch of them would be
+			// 1.4 MiB.
+			const n = 60
+			for i := range n {
+				log.Info(fmt.Sprintf("line %d %s", i, strings.Repeat("<", v1alpha1.MaxLogMessage-20)))
+			}
+			ship.SetSender(logship.ClientSender(c))
+			ship.SetToken(reg.EnrollmentToken)
+			if err := ship.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if q, dropped := ship.Stats(); q != 0 || dropped != 0 {
+				t.Errorf("queued %d, dropped %d; want 0, 0", q, dropped)
+			}
+			l, err := ctl.BootLogs.Read(node, bootlog.Query{Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Items) != n || len(l.Boots) != 1 || l.Boots[0].AgentDropped != 0 {
+				t.Errorf("controller stored %d records (boots %+v), want %d", len(l.Items), l.Boots, n)
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,10 @@ const (
 	DefaultCapacity = 4096
 	// DefaultBatch is the most records sent at once.
 	DefaultBatch = 200
+	// DefaultBatchBytes bounds the JSON encoding of a batch's records:
+	// half the controller's 1 MiB request limit, so that a batch of long
+	// lines (k3s output, escaped) is not refused as too large.
+	DefaultBatchBytes = 512 << 10
 	// FlushTimeout is how long a shutting-down agent tries to send what is
 	// left.
 	FlushTimeout = 3 * time.Second
@@ -88,6 +93,9 @@ type Options struct {
 	Level slog.Leveler
 	// Capacity bounds the queue; Batch the records of one send.
 	Capacity, Batch int
+	// BatchBytes bounds the encoded size of one send's records
+	// (DefaultBatchBytes); one record is sent even if larger.
+	BatchBytes int
 	// Backoff paces retries after a failed send.
 	Backoff enroll.Backoff
 	// BootID returns this boot's id; KernelBootID when nil.
@@ -118,6 +126,10 @@ type Shipper struct {
 	quiet error
 	send  Sender
 	boot  string
+	// limit, when not 0, is the most records of one send after the
+	// controller answered 413 (halved at each 413, doubled back after
+	// each success).
+	limit int
 
 	// spool, while set, receives every queued record (see Spool).
 	spool     *os.File
@@ -137,6 +149,9 @@ func New(o Options) *Shipper {
 		o.Batch = DefaultBatch
 	}
 	o.Batch = min(o.Batch, v1alpha1.MaxLogRecords)
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
 	if o.Level == nil {
 		o.Level = slog.LevelInfo
 	}
@@ -233,7 +248,7 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 		s.boot = id
 	}
 	b := v1alpha1.LogBatch{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindLogBatch, Boot: s.boot, Dropped: s.dropped}
-	b.Records = append([]v1alpha1.LogRecord(nil), s.q[:min(len(s.q), s.o.Batch)]...)
+	b.Records = append([]v1alpha1.LogRecord(nil), s.q[:s.batchLenLocked()]...)
 	s.mu.Unlock()
 
 	err = send(ctx, token, b)
@@ -255,6 +270,22 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 	case err == nil:
 		s.remove(b.Records[len(b.Records)-1].Seq, 0)
 		s.endSpool()
+		s.mu.Lock()
+		if s.limit > 0 {
+			if s.limit *= 2; s.limit >= s.o.Batch {
+				s.limit = 0
+			}
+		}
+		s.mu.Unlock()
+		return true, nil
+	case errors.As(err, &ae) && ae.Code == http.StatusRequestEntityTooLarge && len(b.Records) > 1:
+		// Too large for the controller: send half as many records at
+		// once until one is accepted, rather than drop them.
+		s.mu.Lock()
+		s.limit = len(b.Records) / 2
+		s.mu.Unlock()
+		s.log.Warn("the controller refused a batch of log records as too large; sending fewer at once",
+			"records", len(b.Records), "next", len(b.Records)/2)
 		return true, nil
 	case errors.As(err, &ae) && (ae.Code == http.StatusUnauthorized || ae.Code == http.StatusForbidden):
 		s.mu.Lock()
@@ -279,6 +310,33 @@ func (s *Shipper) sendOnce(ctx context.Context) (sent bool, err error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// batchLenLocked is how many of the queue's oldest records the next send
+// carries: at most Batch (and limit, after a 413), and no more than fit in
+// BatchBytes encoded — but at least one.
+func (s *Shipper) batchLenLocked() int {
+	n := min(len(s.q), s.o.Batch)
+	if s.limit > 0 {
+		n = min(n, s.limit)
+	}
+	size := 0
+	for i, r := range s.q[:n] {
+		size += encodedSize(r) + 1 // the comma
+		if size > s.o.BatchBytes && i > 0 {
+			return i
+		}
+	}
+	return n
+}
+
+// encodedSize is the length of r in JSON.
+func encodedSize(r v1alpha1.LogRecord) int {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
 
 func (s *Shipper) warnRefused(err error) {
