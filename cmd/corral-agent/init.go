@@ -106,9 +106,11 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 	}
 	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
 	var res *netup.Result
+	var leasedAt time.Time
 	for attempt := 1; ; attempt++ {
 		res, err = netup.Up(ctx, netup.Config{BootMAC: mac, Logger: log.With("step", "netup")})
 		if err == nil {
+			leasedAt = time.Now().UTC()
 			log.Info("network up", "iface", res.Iface, "ip", res.Addr().String(), "server", res.Server().String())
 			break
 		}
@@ -123,7 +125,7 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 	case err != nil:
 		log.Error("root filesystem parameters unusable: staying in the initramfs", "err", err)
 	case ok:
-		err := switchToRootfs(ctx, p, res, log.With("step", "rootfs"))
+		err := switchToRootfs(ctx, p, res, leasedAt, log.With("step", "rootfs"))
 		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
 	}
 	return enrolForever(ctx, f, out, log)
@@ -155,7 +157,7 @@ const (
 
 // switchToRootfs fetches, verifies and mounts the root filesystem and execs
 // stage 2 in it. It returns only on failure.
-func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, log *slog.Logger) error {
+func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, leasedAt time.Time, log *slog.Logger) error {
 	img, err := rootfs.Fetch(ctx, rootfs.FetchConfig{Params: p, Dir: rootfsRunDir, Logger: log})
 	if err != nil {
 		return err
@@ -173,7 +175,7 @@ func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, log
 		}
 	}
 	h := rootfs.Handover{Iface: res.Iface, MAC: res.MAC.String(), Addr: res.Addr().String(), Server: res.Server().String(),
-		Domain: res.Plan.Domain, MTU: res.Plan.MTU, LeasedAt: time.Now().UTC(), RootfsURL: p.URL, Loop: m.Loop}
+		Domain: res.Plan.Domain, MTU: res.Plan.MTU, LeasedAt: leasedAt, RootfsURL: p.URL, Loop: m.Loop}
 	if res.Plan.Gateway.IsValid() {
 		h.Gateway = res.Plan.Gateway.String()
 	}
