@@ -90,7 +90,6 @@ func drain(ctx context.Context, c kubernetes.Interface, node string, o DrainOpti
 			return fmt.Errorf("drain %s: list its pods: %w", node, err)
 		}
 		var left []string
-		lastErr = nil
 		for i := range pods.Items {
 			p := &pods.Items[i]
 			if !evictable(p) {

@@ -9,14 +9,17 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -501,5 +504,54 @@ func defaultServiceAccount(t *testing.T, admin kubernetes.Interface) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "default"}}
 	if _, err := admin.CoreV1().ServiceAccounts("default").Create(context.Background(), sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
+	}
+}
+
+func TestDecommissionRespectsDisruptionBudgets(t *testing.T) {
+	e := cluster(t)
+	cs := restricted(t, e)
+	admin := clientFor(t, e.Config)
+	ctx := context.Background()
+	registerNode(t, kubelet(t, e, "w5"), "w5", nil, true)
+	defaultServiceAccount(t, admin)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "guarded", Namespace: "default", Labels: map[string]string{"app": "guarded"}},
+		Spec:       corev1.PodSpec{NodeName: "w5", Containers: []corev1.Container{{Name: "c", Image: "x"}}},
+	}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.CoreV1().Pods("default").Delete(context.Background(), "guarded", *metav1.NewDeleteOptions(0)) })
+	// Its kubelet reports it running and ready (an unready pod may be
+	// evicted whatever the budget says).
+	kc := kubelet(t, e, "w5")
+	cur, err := kc.CoreV1().Pods("default").Get(ctx, "guarded", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Status.Phase = corev1.PodRunning
+	cur.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if _, err := kc.CoreV1().Pods("default").UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("kubelet reports its pod ready: %v", err)
+	}
+	one := intstr.FromInt32(1)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "guarded", Namespace: "default"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}}},
+	}
+	if _, err := admin.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.PolicyV1().PodDisruptionBudgets("default").Delete(context.Background(), "guarded", metav1.DeleteOptions{})
+	})
+	err = Decommission(ctx, cs, "w5", DrainOptions{Timeout: 2 * time.Second, Poll: 200 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "default/guarded") {
+		t.Fatalf("got %v, want the drain to stop at the budget and name the pod", err)
+	}
+	t.Logf("error (expected): %v", err)
+	got, gerr := admin.CoreV1().Pods("default").Get(ctx, "guarded", metav1.GetOptions{})
+	if gerr != nil || got.DeletionTimestamp != nil {
+		t.Errorf("the budget's pod must not be evicted: %v, deletion %v", gerr, got.DeletionTimestamp)
 	}
 }
