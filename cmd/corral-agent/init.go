@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +91,8 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		if err != nil {
 			log.Warn("no handover from stage 1: the network is as the kernel has it", "err", err)
 		}
-		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules())
+		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules(),
+			"mem_total_mib", meminfoMiB("MemTotal"), "mem_available_mib", meminfoMiB("MemAvailable"))
 		return enrolForever(ctx, f, out, log)
 	}
 	loadImageModules(log)
@@ -143,6 +145,26 @@ func rootfsModules() int {
 		return 0
 	}
 	return bytes.Count(b, []byte("\n"))
+}
+
+// meminfoMiB reads a /proc/meminfo field in MiB; -1 when unreadable. The
+// root filesystem lives in RAM, so stage 2 says what is left.
+func meminfoMiB(field string) int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // stage2Marker is logged when stage 2 starts; the QEMU lab waits for it.
