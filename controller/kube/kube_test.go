@@ -521,7 +521,9 @@ func TestDecommissionRespectsDisruptionBudgets(t *testing.T) {
 	if _, err := admin.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.CoreV1().Pods("default").Delete(context.Background(), "guarded", *metav1.NewDeleteOptions(0)) })
+	t.Cleanup(func() {
+		_ = admin.CoreV1().Pods("default").Delete(context.Background(), "guarded", *metav1.NewDeleteOptions(0))
+	})
 	// Its kubelet reports it running and ready (an unready pod may be
 	// evicted whatever the budget says).
 	kc := kubelet(t, e, "w5")
