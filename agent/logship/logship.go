@@ -43,7 +43,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -511,13 +510,11 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-var bootIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // KernelBootID reads the kernel's id of this boot. When it cannot, it
 // returns a random id (and the error).
 func KernelBootID() (string, error) {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if id := strings.TrimSpace(string(b)); err == nil && bootIDPattern.MatchString(id) {
+	if id := strings.TrimSpace(string(b)); err == nil && v1alpha1.ValidBootID(id) {
 		return id, nil
 	}
 	if err == nil {

@@ -207,7 +207,7 @@ func TestSeqIncreasesWithTheBootClock(t *testing.T) {
 		t.Errorf("BootTime %d then %d", a, b)
 	}
 	id, err := KernelBootID()
-	if !bootIDPattern.MatchString(id) {
+	if !v1alpha1.ValidBootID(id) {
 		t.Errorf("boot id %q (%v)", id, err)
 	}
 }

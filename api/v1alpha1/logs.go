@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // Kinds of the boot log documents.
 const (
@@ -39,6 +42,14 @@ const (
 	// MaxBootID bounds a boot id.
 	MaxBootID = 64
 )
+
+// bootID is what a boot id may be: 1-MaxBootID of A-Z a-z 0-9 _ -.
+var bootID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidBootID reports whether id may be a boot id (LogBatch.Boot): 1 to
+// MaxBootID characters of A-Z a-z 0-9 _ -. The agent, the controller and
+// the CLI all check with it.
+func ValidBootID(id string) bool { return bootID.MatchString(id) }
 
 // LogBatch carries records of one boot of a node, oldest first, to the
 // controller. The node is the one the bearer token belongs to.

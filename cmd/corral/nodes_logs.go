@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,8 +36,6 @@ type nodesLogsFlags struct {
 	since  time.Duration
 	output string
 }
-
-var bootFlagPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func newNodesLogsCmd(dial dialFunc) *cobra.Command {
 	var f nodesLogsFlags
@@ -75,7 +72,7 @@ The controller keeps the newest 10,000 records or 4 MiB per node (1,000 or
 			if err := checkNodesOutput(f.output, outputText, outputJSON); err != nil {
 				return err
 			}
-			if f.boot != "current" && f.boot != "previous" && f.boot != "all" && !bootFlagPattern.MatchString(f.boot) {
+			if f.boot != "current" && f.boot != "previous" && f.boot != "all" && !v1alpha1.ValidBootID(f.boot) {
 				return fmt.Errorf("--boot %q: use current, previous, all or a boot id", f.boot)
 			}
 			if f.since < 0 {

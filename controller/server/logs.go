@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -22,15 +21,13 @@ const MaxLogWait = 25 * time.Second
 // maxLogLimit bounds limit= of a read.
 const maxLogLimit = 5000
 
-var bootIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // checkLogBatch checks a decoded LogBatch against the limits of
 // api/v1alpha1; the message says what is wrong.
 func checkLogBatch(b *v1alpha1.LogBatch) error {
 	if b.APIVersion != v1alpha1.Version || b.Kind != v1alpha1.KindLogBatch {
 		return fmt.Errorf("want apiVersion %q and kind %q, got %q and %q", v1alpha1.Version, v1alpha1.KindLogBatch, b.APIVersion, b.Kind)
 	}
-	if !bootIDPattern.MatchString(b.Boot) {
+	if !v1alpha1.ValidBootID(b.Boot) {
 		return fmt.Errorf("boot %q is not a boot id (1-%d of A-Z a-z 0-9 _ -)", b.Boot, v1alpha1.MaxBootID)
 	}
 	if len(b.Records) > v1alpha1.MaxLogRecords {
@@ -113,7 +110,7 @@ func (a *API) nodeLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	qv := r.URL.Query()
 	q := bootlog.Query{Boot: qv.Get("boot")}
-	if q.Boot != "" && q.Boot != "all" && q.Boot != "current" && q.Boot != "previous" && !bootIDPattern.MatchString(q.Boot) {
+	if q.Boot != "" && q.Boot != "all" && q.Boot != "current" && q.Boot != "previous" && !v1alpha1.ValidBootID(q.Boot) {
 		return nil, fail(http.StatusBadRequest, "boot=%.70q: use current, previous, all or a boot id", q.Boot)
 	}
 	var err error
