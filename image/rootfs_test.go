@@ -375,3 +375,41 @@ func TestRootfsInputsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildWithRootfsAndK3s(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	bin := filepath.Join(t.TempDir(), "k3s")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho k3s\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := sha256File(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	ro := &RootfsOptions{Mirror: "http://mirror.example/debian", Packages: []string{"kmod"}, CacheDir: cache,
+		K3s: K3sSource{Binary: bin, SHA256: sum}, ModuleDirs: []string{}}
+	seedTree(t, cache, RootfsInputs{Suite: DefaultSuite, Variant: "minbase", Mirror: ro.Mirror, Packages: ro.Packages})
+	out := t.TempDir()
+	o := testOptions(t, fakeKernel(t), out)
+	o.Rootfs = ro
+	m, err := BuildInitramfs(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.K3s == nil || !m.K3s.Included || m.K3s.SHA256 != sum || m.K3s.Reason != "" || m.Inputs.Rootfs.K3sSHA256 != sum {
+		t.Errorf("k3s = %+v, inputs k3sSHA256 %q; want included with sha256 %s", m.K3s, m.Inputs.Rootfs.K3sSHA256, sum)
+	}
+	list, err := exec.Command("unsquashfs", "-lln", filepath.Join(out, RootfsFile)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(list), "-rwxr-xr-x 0/0") || !strings.Contains(string(list), "squashfs-root/"+K3sInRootfs) {
+		t.Errorf("k3s is not an executable /%s in the squashfs:\n%s", K3sInRootfs, list)
+	}
+}
