@@ -53,10 +53,12 @@ attributes. Lines the agent logged before its network was up arrive once it
 registered; if it never registers, only its console has them.
 
 --boot picks the boot: current (the latest, the default), previous, all, or a
-boot id (listed with -o json, field boot). With --boot all a line names each
-boot, and says "unverified" when none of its records came with the node
+boot id (listed with -o json, field boot). A line names each boot before its
+records, and says "unverified" when none of its records came with the node
 credential: an enrollment token is all it takes to send those, and whoever
-registers with the node's hardware identity gets one. --since keeps records the
+registers with the node's hardware identity gets one, so an unverified boot
+may be forged even if it is the current one. With -o json every record has
+the field verified. --since keeps records the
 controller received in the last DURATION. -f keeps following, across reboots
 with --boot current, until interrupted.
 
@@ -105,7 +107,7 @@ func (f *nodesLogsFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) e
 	if f.since > 0 {
 		q.Since = d.now().Add(-f.since)
 	}
-	w := &logWriter{out: out, output: f.output, all: f.boot == "all"}
+	w := &logWriter{out: out, output: f.output}
 	for {
 		l, err := la.NodeLogs(ctx, id, q)
 		if err != nil {
@@ -146,28 +148,38 @@ func (f *nodesLogsFlags) explain(d *nodesDeps, err error) error {
 type logWriter struct {
 	out    io.Writer
 	output string
-	// all marks boot changes with a line (text, --boot all).
-	all   bool
-	boot  string
-	lines int
-	// unverified lists the boots no batch of which came with the node
+	// boot is the boot of the last text line, and bootVerified what its
+	// header said.
+	boot         string
+	bootVerified bool
+	lines        int
+	// verified says, per boot, whether a batch of it came with the node
 	// credential.
-	unverified map[string]bool
+	verified map[string]bool
+}
+
+// jsonLogEntry is one line of -o json.
+type jsonLogEntry struct {
+	v1alpha1.LogEntry
+	// Verified is the boot's BootInfo.Verified: false when its records
+	// may come from anyone who registered with the node's identity.
+	Verified bool `json:"verified"`
 }
 
 func (w *logWriter) noteBoots(boots []v1alpha1.BootInfo) {
-	if w.unverified == nil {
-		w.unverified = map[string]bool{}
+	if w.verified == nil {
+		w.verified = map[string]bool{}
 	}
 	for _, b := range boots {
-		w.unverified[b.ID] = !b.Verified
+		w.verified[b.ID] = b.Verified
 	}
 }
 
 func (w *logWriter) write(items []v1alpha1.LogEntry) error {
 	for _, e := range items {
+		verified := w.verified[e.Boot]
 		if w.output == outputJSON {
-			b, err := json.Marshal(e)
+			b, err := json.Marshal(jsonLogEntry{LogEntry: e, Verified: verified})
 			if err != nil {
 				return err
 			}
@@ -177,22 +189,28 @@ func (w *logWriter) write(items []v1alpha1.LogEntry) error {
 			w.lines++
 			continue
 		}
-		if w.all && e.Boot != w.boot {
-			note := ""
-			if w.unverified[e.Boot] {
-				note = " (unverified: sent with an enrollment token only, never with the node credential)"
-			}
-			if _, err := fmt.Fprintf(w.out, "-- boot %s%s --\n", e.Boot, note); err != nil {
+		// A header before each boot's records, and again should the boot
+		// become verified while followed.
+		if w.lines == 0 || e.Boot != w.boot || verified != w.bootVerified {
+			if _, err := fmt.Fprintln(w.out, bootHeader(e.Boot, verified)); err != nil {
 				return err
 			}
 		}
-		w.boot = e.Boot
+		w.boot, w.bootVerified = e.Boot, verified
 		if _, err := fmt.Fprintln(w.out, formatLogEntry(e)); err != nil {
 			return err
 		}
 		w.lines++
 	}
 	return nil
+}
+
+// bootHeader is the text line before a boot's records.
+func bootHeader(boot string, verified bool) string {
+	if verified {
+		return fmt.Sprintf("-- boot %s (verified: sent with the node credential) --", boot)
+	}
+	return fmt.Sprintf("-- boot %s (unverified: sent with an enrollment token only, never with the node credential) --", boot)
 }
 
 // formatLogEntry is one text line: time level msg key=value...

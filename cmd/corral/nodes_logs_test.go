@@ -96,7 +96,11 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff("2026-11-22T07:01:03Z INFO corral-agent starting as init\n", out); diff != "" {
+		// Even the current boot is marked: whoever registers with the
+		// node's hardware identity can send one.
+		want := "-- boot boot-b (unverified: sent with an enrollment token only, never with the node credential) --\n" +
+			"2026-11-22T07:01:03Z INFO corral-agent starting as init\n"
+		if diff := cmp.Diff(want, out); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})
@@ -105,7 +109,8 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "2026-11-22T07:01:03Z INFO kernel modules loaded=12\n2026-11-22T07:01:04Z INFO network up iface=eth0 ip=10.0.0.5\n"
+		want := "-- boot boot-a (unverified: sent with an enrollment token only, never with the node credential) --\n" +
+			"2026-11-22T07:01:03Z INFO kernel modules loaded=12\n2026-11-22T07:01:04Z INFO network up iface=eth0 ip=10.0.0.5\n"
 		if diff := cmp.Diff(want, out); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -124,8 +129,12 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		var e v1alpha1.LogEntry
-		if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &e) != nil || e.Msg != "network up" || e.Boot != "boot-a" || e.Cursor != 2 {
+		var e struct {
+			v1alpha1.LogEntry
+			Verified *bool `json:"verified"`
+		}
+		if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &e) != nil || e.Msg != "network up" || e.Boot != "boot-a" || e.Cursor != 2 ||
+			e.Verified == nil || *e.Verified {
 			t.Errorf("got %d lines, last %+v", len(lines), e)
 		}
 	})
@@ -171,8 +180,35 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("interrupted follow: %v", err)
 		}
-		if strings.Count(out.String(), "\n") != 3 {
+		// Three records, and a header for each of the two boots.
+		if strings.Count(out.String(), "\n") != 5 || strings.Count(out.String(), "-- boot boot-c (unverified") != 1 {
 			t.Errorf("follow printed:\n%s", out.String())
+		}
+	})
+	t.Run("a boot sent with the credential is verified", func(t *testing.T) {
+		admin := c.WithToken(ctl.AdminToken)
+		if _, err := admin.Action(t.Context(), id, "approve", v1alpha1.ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		cred, _, err := agent.Credential(t.Context())
+		if err != nil || cred == nil {
+			t.Fatalf("credential: %v, %v", cred, err)
+		}
+		if _, err := c.WithToken(cred.Credential).SendLogs(t.Context(), v1alpha1.LogBatch{Boot: "boot-d", Records: []v1alpha1.LogRecord{
+			{Seq: 1, Time: at, Level: "INFO", Msg: "approved"}}}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := nodes(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "-- boot boot-d (verified: sent with the node credential) --\n2026-11-22T07:01:02Z INFO approved\n"
+		if diff := cmp.Diff(want, out); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		out, err = nodes(id, "-o", "json")
+		if err != nil || !strings.Contains(out, `"verified":true`) {
+			t.Errorf("json: %s, %v", out, err)
 		}
 	})
 }
