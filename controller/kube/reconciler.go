@@ -173,6 +173,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(r.opts.Resync)
 	defer tick.Stop()
+	// Reading the desired state costs O(machines) (≈0.1 s for 1,000 with
+	// the shipped profiles): after each read, wait twice as long before
+	// the next, so a burst of registry events uses at most a third of a
+	// core, and a small fleet reacts at once.
+	var next time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -180,12 +185,25 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-r.trigger:
+			if wait := time.Until(next); wait > 0 {
+				select {
+				case <-ctx.Done():
+					continue
+				case <-time.After(wait):
+				}
+				select { // changes meanwhile are in this read
+				case <-r.trigger:
+				default:
+				}
+			}
 		case <-tick.C:
 			r.enqueueAll()
 		}
+		start := time.Now()
 		if err := r.reload(); err != nil {
 			r.log.Warn("read desired node state", "err", err)
 		}
+		next = time.Now().Add(2 * time.Since(start))
 	}
 }
 
