@@ -5,11 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-// K3sComponents are the packaged components k3s can disable (k3s
-// docs/cli/server.md, --disable).
-var K3sComponents = []string{"coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"}
+	"corral.io/corral/controller/k3s"
+)
 
 // K3s configures the cluster's k3s server, run by the controller
 // (docs/k3s.md).
@@ -20,8 +18,9 @@ type K3s struct {
 	Binary string `yaml:"binary,omitempty" json:"binary,omitempty"`
 	// DataDir is k3s' data-dir. Default <stateDir>/k3s/data.
 	DataDir string `yaml:"dataDir,omitempty" json:"dataDir,omitempty"`
-	// Disable lists the packaged components not to run. Default traefik
-	// and servicelb; an empty list disables nothing.
+	// Disable lists the packaged components not to run (k3s.Components).
+	// Default k3s.DefaultDisable (traefik and servicelb); an empty list
+	// disables nothing.
 	Disable []string `yaml:"disable,omitempty" json:"disable,omitempty"`
 	// TLSSANs are extra names and addresses for the API certificate; the
 	// advertise address and host name are always in it.
@@ -40,7 +39,7 @@ func (k *K3s) defaults(stateDir string) {
 		k.DataDir = filepath.Join(stateDir, "k3s", "data")
 	}
 	if k.Disable == nil {
-		k.Disable = []string{"traefik", "servicelb"}
+		k.Disable = slices.Clone(k3s.DefaultDisable)
 	}
 	if k.HTTPSPort == 0 {
 		k.HTTPSPort = 6443
@@ -59,8 +58,8 @@ func (k *K3s) validate() []error {
 		bad("k3s.dataDir", "is %q, must be an absolute path", k.DataDir)
 	}
 	for i, c := range k.Disable {
-		if !slices.Contains(K3sComponents, c) {
-			bad(fmt.Sprintf("k3s.disable[%d]", i), "is %q, must be one of %s", c, strings.Join(K3sComponents, ", "))
+		if !slices.Contains(k3s.Components, c) {
+			bad(fmt.Sprintf("k3s.disable[%d]", i), "is %q, must be one of %s", c, strings.Join(k3s.Components, ", "))
 		}
 	}
 	for i, s := range k.TLSSANs {

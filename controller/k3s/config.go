@@ -27,10 +27,12 @@ const (
 
 // DefaultDisable are the packaged components the controller does not run:
 // Traefik (no ingress is needed on a provisioning network) and ServiceLB
-// (klipper-lb would claim host ports on every node).
+// (klipper-lb would claim host ports on every node). The controller's
+// configuration (controller/config, k3s.disable) defaults to it.
 var DefaultDisable = []string{"traefik", "servicelb"}
 
-// Components k3s can disable (docs/cli/server.md, --disable).
+// Components k3s can disable (docs/cli/server.md, --disable): the only
+// values k3s.disable of the controller's configuration accepts.
 var Components = []string{"coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"}
 
 // ServerConfig is the k3s server configuration file: YAML keys are the
