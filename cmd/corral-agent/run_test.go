@@ -130,8 +130,13 @@ func TestRunEnrollsWithManualApprovalAndBecomesReady(t *testing.T) {
 	if err != nil || n.State != registry.Pending {
 		t.Fatalf("registry has node %s as %q (%v), want pending", id, n.State, err)
 	}
-	if want := "waiting for an operator to approve node " + id + ": corral nodes approve " + id; !strings.Contains(logs.String(), want) {
-		t.Errorf("the agent's log does not say %q", want)
+	// The agent logs the line after it has the answer the observer saw.
+	want := "waiting for an operator to approve node " + id + ": corral nodes approve " + id
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Errorf("the agent's log does not say %q", want)
+			break
+		}
 	}
 
 	// An operator approves it.
