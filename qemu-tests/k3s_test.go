@@ -43,7 +43,9 @@ func TestK3sWorkersJoinTheCluster(t *testing.T) {
 		roles[p.Name] = p.Role
 	}
 
-	l := newNodeLab(t, image, "k3s:\n  binary: "+k3s+"\n")
+	// The controller runs k3s server and reconciles its Nodes with the
+	// kubeconfig k3s writes.
+	l := newNodeLab(t, image, "k3s:\n  binary: "+k3s+"\nkube:\n  kubeconfig: $STATE_DIR/k3s/kubeconfig.yaml\n")
 	var vms []*VM
 	for _, w := range Workers[:2] {
 		vms = append(vms, l.StartShapedVM(w.Name, w.Firmware, w.Shape))

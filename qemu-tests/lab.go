@@ -203,7 +203,7 @@ type Lab struct {
 	// beside another DHCP server that hands out the addresses.
 	proxy bool
 	// ExtraConfig is appended to the controller's configuration, e.g. a
-	// k3s: section.
+	// k3s: section; $STATE_DIR in it is replaced by the state directory.
 	ExtraConfig string
 	// nodeImage, when set, is a node image directory (vmlinuz, initrd.img:
 	// make image) booted instead of the test image, with auto enrollment.
@@ -288,7 +288,7 @@ boot:
   uefiFile: %s
   imagesDir: %s
 %s  cmdline: %s
-%s`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, files, l.Cmdline, l.ExtraConfig)
+%s`, stateDir, bridgeName, controllerIP, l.dhcpConfig(), l.enrollmentConfig(), httpPort, ipxeDir, uefiFile, imagesDir, files, l.Cmdline, strings.ReplaceAll(l.ExtraConfig, "$STATE_DIR", stateDir))
 }
 
 func (l *Lab) enrollmentConfig() string {
