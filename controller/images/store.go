@@ -328,18 +328,11 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return ImportResult{}, fmt.Errorf("import: create images directory: %w", err)
 	}
-	s.sweepImports()
-	tmp, err := os.MkdirTemp(s.dir, importPrefix+m.Version+"-")
+	tmp, held, err := s.importDir(m.Version)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
 	defer os.RemoveAll(tmp) // nothing left after the rename
-	// Held while the import runs: sweepImports removes only directories
-	// nobody holds, i.e. those of an import that was killed.
-	held, err := flockDir(tmp, syscall.LOCK_EX)
-	if err != nil {
-		return ImportResult{}, fmt.Errorf("import: %w", err)
-	}
 	defer held.Close()
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
@@ -381,6 +374,38 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 		return ImportResult{}, err
 	}
 	return ImportResult{Image: img}, nil
+}
+
+// importTestHook, when set (tests), is called between creating an import's
+// temporary directory and locking it.
+var importTestHook func(version, tmp string)
+
+// importDir removes what killed imports left and creates the temporary
+// directory of a new import, locked: held while the import runs, so that
+// sweepImports (which removes only directories nobody holds) leaves it
+// alone. The store's lock is held meanwhile: without it, another
+// process's sweep could remove the directory between its creation and
+// its lock.
+func (s *Store) importDir(version string) (tmp string, held *os.File, err error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
+	s.sweepImports()
+	tmp, err = os.MkdirTemp(s.dir, importPrefix+version+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	if importTestHook != nil {
+		importTestHook(version, tmp)
+	}
+	held, err = flockDir(tmp, syscall.LOCK_EX)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return tmp, held, nil
 }
 
 // existing handles an import of a version the store already has: done is

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -511,6 +512,48 @@ func TestImportRemovesWhatAKilledImportLeft(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(running, "vmlinuz")); err != nil {
 		t.Errorf("the running import's directory was touched: %v", err)
+	}
+}
+
+// TestConcurrentImportsKeepEachOthersDirectories pauses one import between
+// creating its temporary directory and locking it, and runs another import
+// (another Store: its own lock descriptors, as another process has) in that
+// window. The second one's sweep must not take the first one's directory
+// for a killed import's.
+func TestConcurrentImportsKeepEachOthersDirectories(t *testing.T) {
+	dir := t.TempDir()
+	srcA, srcB := build(t, "v1", basic("v1")), build(t, "v2", basic("v2"))
+	created, bDone := make(chan struct{}), make(chan error, 1)
+	importTestHook = func(version, tmp string) {
+		if version != "v1" {
+			return
+		}
+		close(created)
+		// While v1's directory is unlocked, v2 either waits for the
+		// store's lock (and this gives up waiting for it) or sweeps.
+		select {
+		case err := <-bDone:
+			bDone <- err
+		case <-time.After(time.Second):
+		}
+	}
+	t.Cleanup(func() { importTestHook = nil })
+	aDone := make(chan error, 1)
+	go func() { _, err := Open(dir).Import(srcA); aDone <- err }()
+	<-created
+	go func() { _, err := Open(dir).Import(srcB); bDone <- err }()
+	if err := <-aDone; err != nil {
+		t.Errorf("import v1: %v", err)
+	}
+	if err := <-bDone; err != nil {
+		t.Errorf("import v2: %v", err)
+	}
+	imgs, _, err := Open(dir).List()
+	if err != nil || len(imgs) != 2 {
+		t.Errorf("store holds %d images (%v), want 2", len(imgs), err)
+	}
+	if got := entries(t, dir); slices.ContainsFunc(got, func(e string) bool { return strings.HasPrefix(e, importPrefix) }) {
+		t.Errorf("temporary directories left: %v", got)
 	}
 }
 
