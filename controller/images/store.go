@@ -315,7 +315,9 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import %s: %w (want the output directory of corral image build)", srcDir, err)
 	}
-	m, err := image.ReadManifest(mpath)
+	// Parsed from the bytes read, which are the bytes stored: a manifest
+	// rewritten meanwhile cannot make them differ.
+	m, err := parseManifest(mpath, raw)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
@@ -343,7 +345,7 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 		}
 	}
 	// The manifest last, with the source's modification time (BUILT).
-	if err := writeSynced(filepath.Join(tmp, image.ManifestFile), bytes.NewReader(raw), nil); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, image.ManifestFile), raw, 0o644); err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
 	if fi, err := os.Stat(mpath); err == nil {
@@ -406,6 +408,21 @@ func (s *Store) importDir(version string) (tmp string, held *os.File, err error)
 		return "", nil, err
 	}
 	return tmp, held, nil
+}
+
+// parseManifest parses and checks the manifest.json read from p, as
+// image.ReadManifest does.
+func parseManifest(p string, data []byte) (image.Manifest, error) {
+	var m image.Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return image.Manifest{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	if m.APIVersion != image.APIVersion || m.Kind != image.Kind {
+		return image.Manifest{}, fmt.Errorf("%s: apiVersion %q, kind %q: want %s, %s", p, m.APIVersion, m.Kind, image.APIVersion, image.Kind)
+	}
+	return m, nil
 }
 
 // existing handles an import of a version the store already has: done is
@@ -512,7 +529,10 @@ func (s *Store) copyArtifact(version, src, dst string, a image.Artifact) error {
 }
 
 // writeSynced creates p with the content of r (copied by copyFn when set),
-// mode 0644, and fsyncs it.
+// mode 0644, and fsyncs it. It streams, for artifacts of hundreds of MiB,
+// which atomicfile.Write (a []byte) does not; it need not be atomic: it
+// writes only into an import's temporary directory, which is renamed into
+// place, whole, once every file in it is synced.
 func writeSynced(p string, r io.Reader, copyFn func(io.Writer, io.Reader) error) error {
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
