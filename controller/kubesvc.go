@@ -112,38 +112,40 @@ func (s *kubeService) connected() (context.Context, kubernetes.Interface, *kube.
 }
 
 // registryEvent reacts to committed registry events: every change may
-// change a Node's desired labels; a node fetching its configuration again
-// (it proved it is the same machine with its credential) gets its stale k3s
-// node-password secret removed before it starts k3s; a decommissioned node
-// is drained and deleted.
+// change a Node's desired labels; a known machine booting again (given its
+// credential, or fetching its configuration with it: the registry knows it
+// is the same machine) gets its stale k3s node-password secret removed
+// before it starts k3s; a decommissioned node is drained and deleted.
 func (s *kubeService) registryEvent(e registry.Event) {
 	ctx, cs, rec := s.connected()
 	if rec != nil {
 		rec.Changed()
 	}
-	if e.Type != "state" || cs == nil {
+	if cs == nil {
 		if e.Type == "state" && registry.State(e.To) == registry.Decommissioned {
 			s.log.Warn("decommissioned node not drained: not connected to kubernetes", "node", e.Node)
 		}
 		return
 	}
-	switch registry.State(e.To) {
-	case registry.Provisioning:
-		if strings.HasPrefix(e.Reason, registry.ReasonKubernetes) {
-			return // its Node turned NotReady; the machine did not reboot
-		}
+	// Every boot of an approved machine: credential issued (its enrollment
+	// token checked), then its configuration fetched (→ provisioning, with
+	// that credential), then k3s starts.
+	boot := e.Type == "credential" ||
+		(e.Type == "state" && registry.State(e.To) == registry.Provisioning && !strings.HasPrefix(e.Reason, registry.ReasonKubernetes))
+	switch {
+	case boot:
 		host, ok := s.ownHostname(e.Node)
 		if !ok {
-			return
+			return // no hostname yet: first boot, no Node, no secret
 		}
-		// Synchronous: the node gets its configuration (and starts k3s)
-		// only after this returns.
+		// Synchronous: the node gets its answer (and starts k3s) only
+		// after this returns.
 		c, cancel := context.WithTimeout(ctx, passwordCleanupTimeout)
 		defer cancel()
 		if err := kube.ForgetNodePassword(c, cs, host); err != nil {
 			s.log.Warn("stale k3s node password not removed; the node may be refused (Node password rejected)", "node", e.Node, "hostname", host, "err", err)
 		}
-	case registry.Decommissioned:
+	case e.Type == "state" && registry.State(e.To) == registry.Decommissioned:
 		host, ok := s.ownHostname(e.Node)
 		if !ok {
 			return

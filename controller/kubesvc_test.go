@@ -157,6 +157,39 @@ func TestKubeWiring(t *testing.T) {
 			t.Fatalf("secret still there after the transition: %v", err)
 		}
 	})
+	t.Run("a reboot while still provisioning: the credential removes the stale node password", func(t *testing.T) {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: kube.NodePasswordSecret("w1")}}
+		if _, err := admin.CoreV1().Secrets("kube-system").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// What the API's credential handler records for each boot.
+		if _, err := reg.Update("id-1", func(n *registry.Node) (*registry.Event, error) {
+			return &registry.Event{Type: "credential", Reason: "credential issued"}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.CoreV1().Secrets("kube-system").Get(ctx, sec.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("secret still there after the credential was issued: %v", err)
+		}
+	})
+	t.Run("a NotReady Node does not count as a reboot", func(t *testing.T) {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: kube.NodePasswordSecret("w1")}}
+		if _, err := admin.CoreV1().Secrets("kube-system").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Transition("id-1", registry.Ready, "reported ready"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.SetKubeReady("id-1", false, "node NotReady"); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := reg.Get("id-1"); n.State != registry.Provisioning {
+			t.Fatalf("state %s, want provisioning after NotReady", n.State)
+		}
+		if _, err := admin.CoreV1().Secrets("kube-system").Get(ctx, sec.Name, metav1.GetOptions{}); err != nil {
+			t.Fatalf("the running node's password secret must stay: %v", err)
+		}
+	})
 	t.Run("decommission drains and deletes the Node", func(t *testing.T) {
 		if _, err := reg.Transition("id-1", registry.Decommissioned, "test"); err != nil {
 			t.Fatal(err)
