@@ -35,8 +35,10 @@ ldflags+=" -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
 ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
 ldflags+=" -X k8s.io/component-base/version.gitMinor=31"
 ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-# -mod=mod: the versions are pinned by this directory's go.mod/go.sum.
-CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ldflags" \
+# -mod=readonly: this directory's go.mod/go.sum pin every module (they were
+# written by a -mod=mod build; a missing sum fails here rather than
+# silently fetching something else).
+CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" \
 	-o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
 mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
 "$out/kube-apiserver" --version
