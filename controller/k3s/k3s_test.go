@@ -208,8 +208,10 @@ func TestTokensAreMadeOnceAndKeptPrivate(t *testing.T) {
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
 		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
 	}
-	// A restart keeps them; a file opened up by someone is closed again.
+	// A restart keeps them; a file or the directory opened up by someone
+	// is closed again.
 	os.Chmod(filepath.Join(dir, TokenFile), 0o644)
+	os.Chmod(dir, 0o755)
 	again, err := LoadOrCreateTokens(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +221,9 @@ func TestTokensAreMadeOnceAndKeptPrivate(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, TokenFile)); fi.Mode().Perm() != 0o600 {
 		t.Errorf("token mode %v after restart, want 0600", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v after restart, want 0700", fi.Mode().Perm())
 	}
 }
 

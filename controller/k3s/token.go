@@ -39,6 +39,11 @@ func LoadOrCreateTokens(dir string) (Tokens, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Tokens{}, fmt.Errorf("create the k3s state directory: %w", err)
 	}
+	// MkdirAll leaves the mode of a directory that exists alone: one
+	// made by hand, or by an older controller, may be readable by others.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return Tokens{}, fmt.Errorf("make the k3s state directory %s 0700: %w", dir, err)
+	}
 	var t Tokens
 	var err error
 	if t.Server, err = loadOrCreate(filepath.Join(dir, TokenFile)); err != nil {
