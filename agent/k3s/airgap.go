@@ -28,12 +28,17 @@ func IsAirgapImage(name string) bool {
 // (docs/installation/airgap.md): <data-dir>/agent/images.
 func ImagesDir(dataDir string) string { return filepath.Join(dataDir, "agent", "images") }
 
-// InstallAirgapImages puts every air-gap tarball of src into
-// <dataDir>/agent/images: a hard link when both are on one filesystem (the
-// node's root is in RAM: a copy would hold the images twice), else a copy
-// written under a temporary name and renamed. A tarball already there with
-// the same size is left alone. A missing src means the image carries none:
-// no error, nothing installed.
+// InstallAirgapImages copies every air-gap tarball of src into
+// <dataDir>/agent/images, under a temporary name then renamed, so that k3s
+// never imports half a file. A tarball already there with the same size is
+// left alone. A missing src means the image carries none: no error,
+// nothing installed.
+//
+// A copy, not a hard link: src is in the node image, the lower layer of
+// the root overlay, and linking a lower file makes overlayfs copy it up
+// into the upper layer (RAM) first, so a link costs the same as a copy;
+// and a data-dir on a scratch disk is another filesystem, where only a
+// copy works.
 func InstallAirgapImages(src, dataDir string) ([]string, error) {
 	entries, err := os.ReadDir(src)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -60,7 +65,7 @@ func InstallAirgapImages(src, dataDir string) ([]string, error) {
 			installed = append(installed, to)
 			continue
 		}
-		if err := linkOrCopy(from, to); err != nil {
+		if err := copyFile(from, to); err != nil {
 			return installed, fmt.Errorf("air-gap images: %w", err)
 		}
 		installed = append(installed, to)
@@ -68,11 +73,10 @@ func InstallAirgapImages(src, dataDir string) ([]string, error) {
 	return installed, nil
 }
 
-func linkOrCopy(from, to string) error {
-	_ = os.Remove(to) // a partial or outdated one
-	if err := os.Link(from, to); err == nil {
-		return nil
-	}
+// copyFile copies from to to through a temporary file in to's directory.
+// It streams: internal/atomicfile writes a []byte, and these tarballs are
+// hundreds of MiB on a node whose root is in RAM.
+func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
@@ -82,7 +86,7 @@ func linkOrCopy(from, to string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
 	if _, err := io.Copy(tmp, in); err != nil {
 		tmp.Close()
 		return fmt.Errorf("copy %s: %w", from, err)

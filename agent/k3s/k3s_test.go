@@ -266,6 +266,23 @@ func TestAirgapImagesAreInstalledOnce(t *testing.T) {
 	if err != nil || !cmp.Equal(want, again) {
 		t.Errorf("second install: %v %v", again, err)
 	}
+	// A copy, never the image's own file (a link would be copied up by
+	// overlayfs anyway): what k3s does to it cannot touch the image.
+	var a, b syscall.Stat_t
+	if syscall.Stat(filepath.Join(src, "k3s-airgap-images-amd64.tar.zst"), &a) != nil || syscall.Stat(want[0], &b) != nil || a.Ino == b.Ino {
+		t.Error("installed as a link to the image's file, want a copy")
+	}
+	// One left half-written (another size) is replaced.
+	os.WriteFile(want[0], []byte("zstd"), 0o644)
+	if _, err := InstallAirgapImages(src, data); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(want[0]); string(b) != "zstd data" {
+		t.Errorf("content after replacing a partial one %q", b)
+	}
+	if es, _ := os.ReadDir(filepath.Dir(want[0])); len(es) != 1 {
+		t.Errorf("temporary files left: %v", es)
+	}
 	none, err := InstallAirgapImages(filepath.Join(src, "absent"), data)
 	if err != nil || none != nil {
 		t.Errorf("image without air-gap images: %v %v", none, err)
