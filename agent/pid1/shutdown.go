@@ -76,14 +76,25 @@ func DisableCtrlAltDel() error {
 	return nil
 }
 
-// Shutdown ends the machine the way an init does: every other process is
-// sent SIGTERM, given Grace to exit, then SIGKILL; buffers are synced, every
-// filesystem but the essential ones is unmounted and / remounted read-only,
-// and reboot(2) is called.
+// Shutdown ends the machine the way an init does: Before runs first (the
+// agent stops what it supervises and ships its log), then every other
+// process is sent SIGTERM, given Grace to exit, then SIGKILL; buffers are
+// synced, every filesystem but the essential ones is unmounted and /
+// remounted read-only, and reboot(2) is called.
 type Shutdown struct {
 	// Grace is how long processes get to exit after SIGTERM; default 10 s.
 	Grace  time.Duration
 	Logger *slog.Logger
+	// Before, when set, runs before any process is signalled, with a
+	// context that ends after BeforeTimeout. It must stop whatever would
+	// restart a process Shutdown kills (a supervisor: cancel its context
+	// and wait for it) and flush what should outlive the machine (the log
+	// shipper). Shutdown goes on when the context ends even if Before has
+	// not returned.
+	Before func(ctx context.Context)
+	// BeforeTimeout bounds Before; default 40 s (a supervised child's
+	// grace, 30 s, and a log flush).
+	BeforeTimeout time.Duration
 	// Sys reaches the kernel; nil uses the real one.
 	Sys ShutdownSys
 }
@@ -116,6 +127,9 @@ func (s *Shutdown) Run(a Action) error {
 	if grace <= 0 {
 		grace = 10 * time.Second
 	}
+	if s.Before != nil {
+		s.runBefore(log, a)
+	}
 	log.Info("shutting down: terminating every process", "action", a.String(), "grace", grace.String())
 	_ = sys.KillAll(unix.SIGTERM)
 	deadline := time.Now().Add(grace)
@@ -143,6 +157,32 @@ func (s *Shutdown) Run(a Action) error {
 	sys.Sync()
 	log.Info("shutdown: "+a.String(), "action", a.String())
 	return sys.Reboot(a.rebootCmd())
+}
+
+// runBefore runs Before, waiting at most BeforeTimeout for it.
+func (s *Shutdown) runBefore(log *slog.Logger, a Action) {
+	timeout := s.BeforeTimeout
+	if timeout <= 0 {
+		timeout = 40 * time.Second
+	}
+	log.Info("shutting down: stopping the agent's services", "action", a.String(), "timeout", timeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Before(ctx)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		<-time.After(100 * time.Millisecond) // Before may still be returning
+		select {
+		case <-done:
+		default:
+			log.Warn("the agent's services did not stop in time: terminating every process anyway", "timeout", timeout.String())
+		}
+	}
 }
 
 // keptMounted are left mounted at shutdown: the kernel's own filesystems

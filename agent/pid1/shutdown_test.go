@@ -1,16 +1,21 @@
 package pid1
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"corral.io/corral/internal/supervise"
 )
 
 func TestActionFor(t *testing.T) {
@@ -123,5 +128,108 @@ func TestUserProcess(t *testing.T) {
 		if got := userProcess(stat); got != want {
 			t.Errorf("userProcess(%q) = %v, want %v", stat, got, want)
 		}
+	}
+}
+
+// killingSys is fakeSys whose KillAll signals the pids a test started, as
+// kill(-1) would.
+type killingSys struct {
+	fakeSys
+	mu     sync.Mutex
+	pids   func() []int
+	killed int
+}
+
+func (k *killingSys) KillAll(sig unix.Signal) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, pid := range k.pids() {
+		if unix.Kill(pid, sig) == nil {
+			k.killed++
+		}
+	}
+	return k.fakeSys.KillAll(sig)
+}
+
+func TestShutdownRunsBeforeFirst(t *testing.T) {
+	f := &fakeSys{others: 1}
+	s := &Shutdown{Grace: 50 * time.Millisecond, Sys: f, Before: func(ctx context.Context) {
+		f.calls = append(f.calls, "before")
+	}}
+	_ = s.Run(Reboot)
+	if len(f.calls) < 2 || f.calls[0] != "before" || f.calls[1] != "kill SIGTERM" {
+		t.Errorf("calls = %q, want before first, then kill SIGTERM", f.calls)
+	}
+}
+
+func TestShutdownBeforeIsBounded(t *testing.T) {
+	f := &fakeSys{others: 1}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	s := &Shutdown{Grace: 50 * time.Millisecond, Sys: f, BeforeTimeout: 100 * time.Millisecond,
+		Before: func(ctx context.Context) { <-release }}
+	start := time.Now()
+	_ = s.Run(Reboot)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("shutdown took %v with a stuck Before; want about BeforeTimeout", took)
+	}
+	if len(f.calls) == 0 || f.calls[0] != "kill SIGTERM" {
+		t.Errorf("calls = %q, want the kill to go on after BeforeTimeout", f.calls)
+	}
+}
+
+// A supervised child (k3s under the agent) must not come back while
+// Shutdown kills everything: Before cancels its supervisor and waits.
+func TestShutdownDoesNotFightASupervisor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var mu sync.Mutex
+	var pids []int
+	starts := 0
+	sup := supervise.New(supervise.Options{
+		Name: "child", Path: "/bin/sleep", Args: []string{"600"},
+		Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Grace: 2 * time.Second,
+		Observe: func(e supervise.Event) {
+			if e.Type == supervise.Started {
+				mu.Lock()
+				pids = append(pids, e.PID)
+				starts++
+				mu.Unlock()
+			}
+		},
+	})
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		mu.Lock()
+		n := starts
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the supervised child never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	k := &killingSys{pids: func() []int { mu.Lock(); defer mu.Unlock(); return slices.Clone(pids) }}
+	s := &Shutdown{Grace: 50 * time.Millisecond, Sys: k, Before: func(bctx context.Context) {
+		cancel()
+		select {
+		case <-done:
+			done <- nil // for Cleanup
+		case <-bctx.Done():
+		}
+	}}
+	_ = s.Run(Reboot)
+	time.Sleep(200 * time.Millisecond) // a restart would come after 10–20 ms
+	mu.Lock()
+	defer mu.Unlock()
+	if starts != 1 {
+		t.Errorf("the supervised child started %d times; want once: it was restarted during shutdown", starts)
 	}
 }
