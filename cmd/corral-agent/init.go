@@ -65,14 +65,20 @@ as PID 1 with no arguments.`,
 // runInit brings the node up and enrols it, forever.
 func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 	// PID 1 ends the machine on a signal (pid1.HandleSignals), never by
-	// returning: the kernel panics when init exits.
-	ctx = context.WithoutCancel(ctx)
+	// returning: the kernel panics when init exits. The agent's own work
+	// (network, rootfs, enrolment, k3s) runs under runCtx, which shutdown
+	// cancels before it signals every process, so that k3s' supervisor
+	// stops instead of restarting k3s while the machine goes down.
+	base := context.WithoutCancel(ctx)
+	runCtx, stopRun := context.WithCancel(base)
+	defer stopRun()
+	stopped := make(chan struct{}) // closed when the work under runCtx has returned
 	// Everything logged this boot also goes to the controller (logship),
 	// from here to enrolment and beyond, across switch_root via a spool
 	// in /run.
 	console := slog.NewTextHandler(out, nil)
 	f.logs = logship.New(logship.Options{Console: console})
-	go func() { _ = f.logs.Run(ctx) }()
+	go func() { _ = f.logs.Run(base) }()
 	log := slog.New(f.logs.Handler(console)).With("svc", "init")
 	log.Info("corral-agent starting as init", "pid", os.Getpid(), "stage", stage)
 	if mounted, err := pid1.MountEssentials(pid1.MountOptions{Logger: log}); err != nil {
@@ -82,10 +88,44 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		log.Warn("log spool in /run unusable: lines logged before switch_root may not reach the controller", "err", err)
 	}
 	reaper := &pid1.Reaper{Logger: log}
-	go func() { _ = reaper.Run(ctx) }()
+	go func() { _ = reaper.Run(base) }()
 	if os.Getpid() == 1 {
-		go pid1.HandleSignals(ctx, &pid1.Shutdown{Logger: log})
+		go pid1.HandleSignals(base, &pid1.Shutdown{Logger: log, Before: stopAgent(stopRun, stopped, f.logs, log)})
 	}
+	err := bringUp(runCtx, f, stage, reaper, out, log)
+	close(stopped)
+	if os.Getpid() == 1 {
+		// Only shutdown cancels runCtx; it is rebooting the machine.
+		<-make(chan struct{})
+	}
+	return err
+}
+
+// stopAgent is shutdown's first step (pid1.Shutdown.Before): stop the
+// agent's work — the enrolment loop and k3s' supervisor, which would
+// otherwise restart k3s as soon as shutdown terminates it — wait for it
+// to return, then send the controller what is left of the log, the
+// shutdown's own lines included.
+func stopAgent(stopRun context.CancelFunc, stopped <-chan struct{}, logs *logship.Shipper, log *slog.Logger) func(context.Context) {
+	return func(ctx context.Context) {
+		stopRun()
+		select {
+		case <-stopped:
+			log.Info("agent stopped")
+		case <-ctx.Done():
+			log.Warn("agent not stopped in time: shutting down anyway")
+		}
+		fctx, cancel := context.WithTimeout(ctx, logship.FlushTimeout)
+		defer cancel()
+		if err := logs.Flush(fctx); err != nil && !errors.Is(err, logship.ErrNotReady) {
+			log.Warn("logs not shipped to the controller", "err", err)
+		}
+	}
+}
+
+// bringUp is init's work until runCtx ends: network, root filesystem,
+// enrolment (in stage 1 until switch_root).
+func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, out io.Writer, log *slog.Logger) error {
 	if stage == 2 {
 		h, err := rootfs.ReadHandover(rootfs.HandoverFile)
 		if err != nil {
@@ -93,7 +133,7 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		}
 		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules(),
 			"mem_total_mib", meminfoMiB("MemTotal"), "mem_available_mib", meminfoMiB("MemAvailable"))
-		return enrolForever(ctx, f, out, log)
+		return enrolForever(ctx, f, reaper, out, log)
 	}
 	loadImageModules(log)
 
@@ -130,7 +170,7 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		err := switchToRootfs(ctx, p, res, leasedAt, log.With("step", "rootfs"))
 		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
 	}
-	return enrolForever(ctx, f, out, log)
+	return enrolForever(ctx, f, reaper, out, log)
 }
 
 // rootfsModules counts the kernel modules modprobe can load from the root
@@ -224,10 +264,9 @@ func stage2Env(env []string) []string {
 
 // enrolForever enrols as "corral-agent run" does, and again after a
 // failure: PID 1 must not exit.
-func enrolForever(ctx context.Context, f runFlags, out io.Writer, log *slog.Logger) error {
+func enrolForever(ctx context.Context, f runFlags, reaper *pid1.Reaper, out io.Writer, log *slog.Logger) error {
 	f.cmdline = "/proc/cmdline"
-	d := hostDeps()
-	d.pid = 1 // set the hostname: this is the node's init
+	d := initDeps(reaper)
 	for attempt := 1; ; attempt++ {
 		err := runAgent(ctx, f, d, out)
 		if ctx.Err() != nil {
@@ -243,6 +282,17 @@ func enrolForever(ctx context.Context, f runFlags, out io.Writer, log *slog.Logg
 			return ctx.Err()
 		}
 	}
+}
+
+// initDeps are runAgent's dependencies under init: it sets the hostname,
+// and k3s' supervisor learns k3s' exits from the reaper, which takes every
+// child of PID 1 (exec.Cmd.Wait would fail with "no child processes" and
+// lose the exit status).
+func initDeps(reaper *pid1.Reaper) runDeps {
+	d := hostDeps()
+	d.pid = 1
+	d.k3s.Supervise.Exited = reaper.Exited
+	return d
 }
 
 // loadImageModules loads every module the image put in the initramfs.

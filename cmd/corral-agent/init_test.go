@@ -1,9 +1,17 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"corral.io/corral/agent/logship"
+	"corral.io/corral/agent/pid1"
 )
 
 func TestStage2EnvHasAPath(t *testing.T) {
@@ -28,5 +36,55 @@ func TestMeminfoMiB(t *testing.T) {
 	}
 	if got := meminfoMiB("NoSuchField"); got != -1 {
 		t.Errorf("missing field: %d, want -1", got)
+	}
+}
+
+// Under PID 1 the reaper takes every child, so k3s' supervisor must learn
+// k3s' exits from it (docs/k3s.md).
+func TestInitDepsWireTheReaperIntoK3s(t *testing.T) {
+	d := initDeps(&pid1.Reaper{})
+	if d.k3s.Supervise.Exited == nil {
+		t.Fatal("k3s' supervisor does not get exit statuses from the reaper")
+	}
+	if d.pid != 1 {
+		t.Errorf("pid %d, want 1 (init sets the hostname)", d.pid)
+	}
+	// The reaper's exit notifications reach the supervisor's channel.
+	r := &pid1.Reaper{}
+	d = initDeps(r)
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := d.k3s.Supervise.Exited(cmd.Process.Pid)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	select {
+	case ws := <-ch:
+		if !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Errorf("status %v, want exit 0", ws)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reaper's exit notification did not reach k3s' supervisor")
+	}
+}
+
+// Shutdown's first step cancels the agent's work, waits for it and
+// returns; the shipper has nowhere to send yet, which is not an error.
+func TestStopAgentCancelsAndWaits(t *testing.T) {
+	runCtx, stopRun := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	go func() { <-runCtx.Done(); time.Sleep(50 * time.Millisecond); close(stopped) }()
+	var console syncBuffer
+	log := slog.New(slog.NewTextHandler(&console, nil))
+	stopAgent(stopRun, stopped, logship.New(logship.Options{}), log)(t.Context())
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("stopAgent returned before the agent stopped")
+	}
+	if !strings.Contains(console.String(), "agent stopped") || strings.Contains(console.String(), "not shipped") {
+		t.Errorf("log:\n%s", console.String())
 	}
 }
