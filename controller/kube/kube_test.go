@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 
 func cluster(t *testing.T) *kubetest.Env {
 	t.Helper()
+	kubetest.SkipIfShort(t)
 	envOnce.Do(func() { env, envErr = kubetest.Start(kubetest.Options{}) })
 	if errors.Is(envErr, kubetest.ErrMissingBinaries) {
 		t.Skip(envErr.Error())

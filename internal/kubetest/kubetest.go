@@ -6,7 +6,7 @@
 // --authorization-mode=Node,RBAC and the NodeRestriction admission plugin, so
 // that what a kubelet or the controller may do is what a real cluster allows.
 //
-// A test calls New(t); everything is stopped and removed in t.Cleanup, even
+// A test calls New(t) (skipped under -short); everything is stopped and removed in t.Cleanup, even
 // when the test fails. Programs (benchmarks) call Start and Env.Stop.
 package kubetest
 
@@ -79,6 +79,7 @@ type process struct {
 // the test with one line when the binaries are missing.
 func New(t testing.TB) *Env {
 	t.Helper()
+	SkipIfShort(t)
 	e, err := Start(Options{Log: nil})
 	if errors.Is(err, ErrMissingBinaries) {
 		t.Skip(err.Error())
@@ -88,6 +89,15 @@ func New(t testing.TB) *Env {
 	}
 	t.Cleanup(e.Stop)
 	return e
+}
+
+// SkipIfShort skips the test under -short (make test-unit): a real API
+// server takes seconds to start.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver and etcd: not in -short mode")
+	}
 }
 
 // BinDir is where kube-apiserver is expected: $CORRAL_KUBE_BIN_DIR, else
