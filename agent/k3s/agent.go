@@ -40,8 +40,9 @@ type Options struct {
 	// This is the hook for the disk step: the plan says which disk is
 	// scratch, not yet where it is mounted.
 	ScratchDataDir func(v1alpha1.NodeConfig) string
-	// Logger receives k3s' lines (through the agent's log, so they are
-	// shipped with it) and this package's records.
+	// Logger receives k3s' lines and this package's records. Through the
+	// agent's logship handler, k3s' lines below ShippedChildLevel go to
+	// the console only.
 	Logger *slog.Logger
 	// Supervise adjusts the supervisor: Exited must be set under PID 1
 	// (agent/pid1.Reaper.Exited); Name, Path, Args and Logger are set here.
@@ -219,7 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				stop()
 			}
 			so := a.o.Supervise
-			so.Name, so.Path, so.Args, so.Logger = "k3s-agent", a.o.Binary, p.args, a.log
+			so.Name, so.Path, so.Args, so.Logger = "k3s-agent", a.o.Binary, p.args, childLogger(a.log)
 			if so.Ready == nil {
 				so.Ready = kubeletHealthy
 			}

@@ -416,14 +416,40 @@ func (s *Shipper) Handler(next slog.Handler) slog.Handler {
 }
 
 type handler struct {
-	s      *Shipper
-	next   slog.Handler
+	s    *Shipper
+	next slog.Handler
+	// min, when set, raises the least level shipped (ShipAtLeast).
+	min    slog.Leveler
 	attrs  []slog.Attr // flattened, with their group prefix
 	prefix string      // "group." of WithGroup
 }
 
+// ShipAtLeast returns a logger that writes to the console what l writes
+// but ships only records of level or above (and of Options.Level): for a
+// chatty source whose every line would crowd the rest of the boot out of
+// the controller's bounded log. l must log through a Shipper's Handler
+// (with any attributes and groups); any other logger is returned as is.
+func ShipAtLeast(l *slog.Logger, level slog.Leveler) *slog.Logger {
+	h, ok := l.Handler().(*handler)
+	if !ok {
+		return l
+	}
+	c := *h
+	c.min = level
+	return slog.New(&c)
+}
+
+// shipLevel is the least level this handler ships.
+func (h *handler) shipLevel() slog.Level {
+	l := h.s.o.Level.Level()
+	if h.min != nil {
+		l = max(l, h.min.Level())
+	}
+	return l
+}
+
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.s.o.Level.Level() || h.next.Enabled(ctx, l)
+	return l >= h.shipLevel() || h.next.Enabled(ctx, l)
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
@@ -431,7 +457,7 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	if h.next.Enabled(ctx, r.Level) {
 		err = h.next.Handle(ctx, r)
 	}
-	if r.Level < h.s.o.Level.Level() {
+	if r.Level < h.shipLevel() {
 		return err
 	}
 	rec := v1alpha1.LogRecord{Time: r.Time.UTC(), Level: truncate(r.Level.String(), v1alpha1.MaxLogLevel), Msg: truncate(r.Message, v1alpha1.MaxLogMessage)}

@@ -57,6 +57,39 @@ func TestHandlerTeesToTheConsoleAndQueuesInOrder(t *testing.T) {
 	}
 }
 
+func TestShipAtLeastKeepsTheConsoleWhole(t *testing.T) {
+	var console bytes.Buffer
+	s := New(fixed(Options{}))
+	log := slog.New(s.Handler(slog.NewTextHandler(&console, nil))).With("svc", "k3s")
+	chatty := ShipAtLeast(log.With("child", "k3s-agent"), slog.LevelWarn)
+	log.Info("k3s agent configured")
+	chatty.Info("Starting kubelet")
+	chatty.Warn("Failed to get node")
+	chatty.WithGroup("g").Error("crash", "code", 1)
+	for _, want := range []string{"k3s agent configured", "Starting kubelet", "Failed to get node", "crash"} {
+		if !strings.Contains(console.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, console.String())
+		}
+	}
+	var got []string
+	for _, r := range queued(s) {
+		got = append(got, fmt.Sprintf("%s %s %v", r.Level, r.Msg, r.Attrs))
+	}
+	want := []string{
+		"INFO k3s agent configured map[svc:k3s]",
+		"WARN Failed to get node map[child:k3s-agent svc:k3s]",
+		"ERROR crash map[child:k3s-agent g.code:1 svc:k3s]",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("shipped (-want +got):\n%s", diff)
+	}
+	// A logger that does not go through a shipper is left alone.
+	other := slog.New(slog.DiscardHandler)
+	if ShipAtLeast(other, slog.LevelWarn) != other {
+		t.Error("another logger was replaced")
+	}
+}
+
 func TestRecordsAreTruncatedToTheAPILimits(t *testing.T) {
 	s := New(fixed(Options{}))
 	log := slog.New(s.Handler(slog.DiscardHandler))
