@@ -21,8 +21,10 @@ var Moved = []string{"/proc", "/sys", "/dev", "/run"}
 // (they would hold RAM for nothing; mounts and newRoot itself are not
 // entered), moves newRoot onto /, chroots into it and execs argv[0] with
 // env. It refuses unless it runs as PID 1 with "/" a ramfs or tmpfs (the
-// initramfs), and checks argv[0] exists in newRoot before changing
-// anything. It returns only on failure.
+// initramfs) and newRoot is a mount point, and checks argv[0] exists in
+// newRoot before changing anything. A failure before the initramfs is
+// deleted puts the moved mounts back; one after it wraps
+// ErrInitramfsGone. It returns only on failure.
 func SwitchRoot(newRoot string, argv, env []string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -43,42 +45,86 @@ func SwitchRoot(newRoot string, argv, env []string, log *slog.Logger) error {
 	if st, err := os.Stat(filepath.Join(newRoot, argv[0])); err != nil || st.Mode()&0o111 == 0 {
 		return fmt.Errorf("switch_root: %s is not an executable in the new root: %v", argv[0], err)
 	}
-	for i, m := range Moved {
+	if err := IsMountPoint(newRoot); err != nil {
+		return fmt.Errorf("switch_root: %w", err)
+	}
+	undo, err := MoveMounts(newRoot, Moved)
+	if err != nil {
+		return fmt.Errorf("switch_root: %w", err)
+	}
+	// Until the initramfs is deleted, a failure puts the moved mounts
+	// back: the caller carries on in the initramfs, which needs them.
+	var root unix.Stat_t
+	if err := os.Chdir(newRoot); err != nil {
+		return errors.Join(fmt.Errorf("switch_root: %w", err), undo())
+	}
+	if err := unix.Stat("/", &root); err != nil {
+		return errors.Join(fmt.Errorf("switch_root: stat /: %w", err), undo(), os.Chdir("/"))
+	}
+	freed, err := DeleteTree("/", root.Dev, newRoot)
+	log.Info("initramfs deleted", "bytes", freed, "err", err)
+	// No way back from here: the initramfs' files (this program among
+	// them) are gone.
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("switch_root: %w: move %s to /: %w", ErrInitramfsGone, newRoot, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("switch_root: %w: chroot: %w", ErrInitramfsGone, err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return fmt.Errorf("switch_root: %w: %w", ErrInitramfsGone, err)
+	}
+	log.Info("switched root: exec", "argv", argv)
+	err = syscall.Exec(argv[0], argv, env)
+	return fmt.Errorf("switch_root: %w: exec %s: %w", ErrInitramfsGone, argv[0], err)
+}
+
+// ErrInitramfsGone marks a SwitchRoot failure after the initramfs was
+// deleted: nothing can run from it any more, and the caller can only log
+// it and reboot.
+var ErrInitramfsGone = errors.New("the initramfs is deleted")
+
+// IsMountPoint returns nil when dir is the root of a mounted filesystem
+// (its device differs from its parent's), as switch_root requires of the
+// new root: moving a mere directory onto / would leave the initramfs as /.
+func IsMountPoint(dir string) error {
+	var st, parent unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("new root: %w", err)
+	}
+	if err := unix.Stat(filepath.Join(dir, ".."), &parent); err != nil {
+		return fmt.Errorf("new root: %w", err)
+	}
+	if st.Dev == parent.Dev && st.Ino != parent.Ino {
+		return fmt.Errorf("new root %s is not a mount point: mount the root filesystem there first", dir)
+	}
+	return nil
+}
+
+// MoveMounts moves each mount point of points (with what is mounted under
+// it) to the same path under newRoot. On failure it puts back what it had
+// moved; on success it returns undo, which puts them all back.
+func MoveMounts(newRoot string, points []string) (undo func() error, err error) {
+	back := func(moved []string) error {
+		var errs []error
+		for _, m := range slices.Backward(moved) {
+			if err := unix.Mount(filepath.Join(newRoot, m), m, "", unix.MS_MOVE, ""); err != nil {
+				errs = append(errs, fmt.Errorf("move %s back: %w", m, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for i, m := range points {
 		dst := filepath.Join(newRoot, m)
 		err := os.MkdirAll(dst, 0o755)
 		if err == nil {
 			err = unix.Mount(m, dst, "", unix.MS_MOVE, "")
 		}
 		if err != nil {
-			// Put back what was moved: the caller carries on in the
-			// initramfs, which needs /proc, /sys, /dev and /run.
-			for _, back := range slices.Backward(Moved[:i]) {
-				_ = unix.Mount(filepath.Join(newRoot, back), back, "", unix.MS_MOVE, "")
-			}
-			return fmt.Errorf("switch_root: move %s to %s: %w", m, dst, err)
+			return nil, errors.Join(fmt.Errorf("move %s to %s: %w", m, dst, err), back(points[:i]))
 		}
 	}
-	if err := os.Chdir(newRoot); err != nil {
-		return fmt.Errorf("switch_root: %w", err)
-	}
-	var root unix.Stat_t
-	if err := unix.Stat("/", &root); err != nil {
-		return fmt.Errorf("switch_root: stat /: %w", err)
-	}
-	freed, err := DeleteTree("/", root.Dev, newRoot)
-	log.Info("initramfs deleted", "bytes", freed, "err", err)
-	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
-		return fmt.Errorf("switch_root: move %s to /: %w", newRoot, err)
-	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("switch_root: chroot: %w", err)
-	}
-	if err := os.Chdir("/"); err != nil {
-		return fmt.Errorf("switch_root: %w", err)
-	}
-	log.Info("switched root: exec", "argv", argv)
-	err = syscall.Exec(argv[0], argv, env)
-	return fmt.Errorf("switch_root: exec %s: %w", argv[0], err)
+	return func() error { return back(points) }, nil
 }
 
 // DeleteTree removes everything under dir that is on device dev, without

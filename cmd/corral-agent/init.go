@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -89,17 +91,33 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 	}
 	reaper := &pid1.Reaper{Logger: log}
 	go func() { _ = reaper.Run(base) }()
+	shutdown := &pid1.Shutdown{Logger: log, Before: stopAgent(stopRun, stopped, f.logs, log)}
 	if os.Getpid() == 1 {
-		go pid1.HandleSignals(base, &pid1.Shutdown{Logger: log, Before: stopAgent(stopRun, stopped, f.logs, log)})
+		go pid1.HandleSignals(base, shutdown)
 	}
 	err := bringUp(runCtx, f, stage, reaper, out, log)
 	close(stopped)
+	if errors.Is(err, rootfs.ErrInitramfsGone) {
+		// Nothing is left to run: say so where it is seen (console,
+		// controller), then start over.
+		log.Error("SWITCH_ROOT FAILED AFTER THE INITRAMFS WAS DELETED: this node cannot go on; rebooting",
+			"err", err, "wait", fatalRebootDelay.String())
+		_ = sleep(base, fatalRebootDelay)
+		if os.Getpid() == 1 {
+			err = shutdown.Run(pid1.Reboot)
+			log.Error("reboot(2) failed: the node is stuck; power-cycle it", "err", err)
+		}
+	}
 	if os.Getpid() == 1 {
 		// Only shutdown cancels runCtx; it is rebooting the machine.
 		<-make(chan struct{})
 	}
 	return err
 }
+
+// fatalRebootDelay is how long init waits before rebooting after a fatal
+// error, so the line is read on the console and shipped to the controller.
+const fatalRebootDelay = 30 * time.Second
 
 // stopAgent is shutdown's first step (pid1.Shutdown.Before): stop the
 // agent's work — the enrolment loop and k3s' supervisor, which would
@@ -168,6 +186,9 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		log.Error("root filesystem parameters unusable: staying in the initramfs", "err", err)
 	case ok:
 		err := switchToRootfs(ctx, p, res, leasedAt, log.With("step", "rootfs"))
+		if errors.Is(err, rootfs.ErrInitramfsGone) {
+			return err
+		}
 		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
 	}
 	return enrolForever(ctx, f, reaper, out, log)
@@ -226,7 +247,7 @@ func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, lea
 	}
 	m, err := rootfs.Mount(rootfs.MountConfig{Image: img, Dir: rootfsRunDir, NewRoot: rootfsNewRoot, Logger: log})
 	if err != nil {
-		return err
+		return errors.Join(err, removeImage(img))
 	}
 	// The resolver netup wrote, for stage 2.
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
@@ -248,7 +269,19 @@ func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, lea
 		log.Warn("handover file not written: stage 2 will not know the lease", "err", err)
 	}
 	err = rootfs.SwitchRoot(rootfsNewRoot, []string{rootfs.AgentPath, "init", "--stage=2"}, stage2Env(os.Environ()), log)
-	return errors.Join(err, m.Unmount())
+	if errors.Is(err, rootfs.ErrInitramfsGone) {
+		return err
+	}
+	// Staying in the initramfs: the image would hold its size in RAM.
+	return errors.Join(err, m.Unmount(), removeImage(img))
+}
+
+// removeImage deletes the downloaded root filesystem from /run (RAM).
+func removeImage(img string) error {
+	if err := os.Remove(img); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("free the RAM the root filesystem image holds: %w", err)
+	}
+	return nil
 }
 
 // stage2Env is init's environment with a PATH: the kernel starts init with

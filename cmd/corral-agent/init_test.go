@@ -88,3 +88,20 @@ func TestStopAgentCancelsAndWaits(t *testing.T) {
 		t.Errorf("log:\n%s", console.String())
 	}
 }
+
+// Staying in the initramfs after a failed switch frees the image's RAM.
+func TestRemoveImage(t *testing.T) {
+	img := t.TempDir() + "/rootfs.squashfs"
+	if err := os.WriteFile(img, []byte("squashfs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeImage(img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img); err == nil {
+		t.Error("image still in /run")
+	}
+	if err := removeImage(img); err != nil {
+		t.Errorf("second removal: %v, want nil", err)
+	}
+}
