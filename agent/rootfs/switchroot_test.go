@@ -122,4 +122,3 @@ func TestIsMountPoint(t *testing.T) {
 		}
 	})
 }
-
