@@ -26,7 +26,7 @@ type BootParams struct {
 // checks the URL and the fingerprint and says what is wrong with them.
 func ParseCmdline(cmdline string) BootParams {
 	var p BootParams
-	for _, arg := range splitCmdline(cmdline) {
+	for _, arg := range SplitCmdline(cmdline) {
 		if arg == "--" {
 			break
 		}
@@ -44,8 +44,13 @@ func ParseCmdline(cmdline string) BootParams {
 	return p
 }
 
-// splitCmdline splits on unquoted whitespace and drops the double quotes.
-func splitCmdline(s string) []string {
+// SplitCmdline splits a kernel command line into its parameters as the
+// kernel does (lib/cmdline.c next_arg): on whitespace outside double
+// quotes, the quotes being dropped. Every reader of /proc/cmdline in the
+// agent splits with it (enroll, rootfs, netup), so they agree on what a
+// parameter is. "--" is returned as a parameter: what follows it belongs
+// to init, and the caller stops there.
+func SplitCmdline(s string) []string {
 	var args []string
 	var cur strings.Builder
 	inQuote, inArg := false, false

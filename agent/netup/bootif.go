@@ -4,15 +4,17 @@ import (
 	"net"
 	"strings"
 
+	"corral.io/corral/agent/enroll"
 	"corral.io/corral/agent/inventory"
 )
 
 // BootMAC returns the MAC address named by BOOTIF= on a kernel command line
-// (/proc/cmdline), nil when there is none. The value is parsed by
+// (/proc/cmdline), nil when there is none. The line is split as the kernel
+// splits it (enroll.SplitCmdline). The value is parsed by
 // inventory.ParseBootIF, so both report the same boot NIC.
 func BootMAC(cmdline string) (net.HardwareAddr, error) {
 	val, found := "", false
-	for _, f := range strings.Fields(cmdline) {
+	for _, f := range enroll.SplitCmdline(cmdline) {
 		if f == "--" { // what follows belongs to init
 			break
 		}

@@ -141,6 +141,10 @@ func TestBootMAC(t *testing.T) {
 		{name: "absent", cmdline: "console=ttyS0 quiet\n", want: ""},
 		{name: "after -- it belongs to init", cmdline: "quiet -- BOOTIF=52:54:00:00:00:01", want: ""},
 		{name: "garbage is an error", cmdline: "BOOTIF=01-zz", bad: true},
+		// Split as the kernel splits: a quoted value, and a quoted word
+		// holding a space that is not a parameter of its own.
+		{name: "quoted value", cmdline: `quiet BOOTIF="01-52-54-00-12-34-56"`, want: "52:54:00:12:34:56"},
+		{name: "inside quotes is not a parameter", cmdline: `x="a BOOTIF=52:54:00:00:00:01"`, want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mac, err := BootMAC(tc.cmdline)

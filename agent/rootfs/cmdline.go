@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"corral.io/corral/agent/enroll"
 )
 
 // Kernel command line parameters naming the root filesystem.
@@ -30,7 +32,7 @@ type Params struct {
 // unverified.
 func ParseCmdline(cmdline string) (p Params, ok bool, err error) {
 	var haveURL, haveSum bool
-	for _, arg := range splitCmdline(cmdline) {
+	for _, arg := range enroll.SplitCmdline(cmdline) {
 		if arg == "--" {
 			break
 		}
@@ -61,32 +63,4 @@ func ParseCmdline(cmdline string) (p Params, ok bool, err error) {
 		return Params{}, true, fmt.Errorf("%s=%q: want the 64 hex digits of a sha256", ParamSHA256, p.SHA256)
 	}
 	return p, true, nil
-}
-
-// splitCmdline splits on unquoted whitespace and drops the double quotes,
-// as the kernel's next_arg does.
-func splitCmdline(s string) []string {
-	var args []string
-	var cur strings.Builder
-	inQuote, inArg := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			inQuote, inArg = !inQuote, true
-		case !inQuote && (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'):
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteByte(c)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
 }
