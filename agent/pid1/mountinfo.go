@@ -8,9 +8,14 @@ import (
 	"strings"
 )
 
-// Mount is one line of /proc/self/mountinfo (proc(5)).
+// Mount is one line of /proc/self/mountinfo (proc(5)). ParseMountinfo is
+// the agent's one mountinfo parser: agent/inventory's disk.go has a
+// private copy (parseMountinfo, reading the device, point and type) that
+// should call this one instead.
 type Mount struct {
 	ID, Parent int
+	// Dev is the filesystem's device number, "major:minor".
+	Dev string
 	// Root is the path inside the filesystem that is mounted.
 	Root string
 	// Point is where it is mounted, unescaped.
@@ -50,7 +55,7 @@ func ParseMountinfo(data []byte) ([]Mount, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("mountinfo line %d: mount ids %q %q are not numbers", n, f[0], f[1])
 		}
-		m := Mount{ID: id, Parent: parent, Root: unescape(f[3]), Point: unescape(f[4]), Options: f[5], FSType: f[sep+1]}
+		m := Mount{ID: id, Parent: parent, Dev: f[2], Root: unescape(f[3]), Point: unescape(f[4]), Options: f[5], FSType: f[sep+1]}
 		if sep+2 < len(f) {
 			m.Source = unescape(f[sep+2])
 		}

@@ -22,7 +22,7 @@ func TestParseMountinfo(t *testing.T) {
 	if len(table) != 10 {
 		t.Fatalf("got %d mounts, want 10", len(table))
 	}
-	want := Mount{ID: 23, Parent: 26, Root: "/", Point: "/dev", Options: "rw,nosuid,relatime", FSType: "devtmpfs", Source: "udev"}
+	want := Mount{ID: 23, Parent: 26, Dev: "0:5", Root: "/", Point: "/dev", Options: "rw,nosuid,relatime", FSType: "devtmpfs", Source: "udev"}
 	if d := cmp.Diff(want, table[2]); d != "" {
 		t.Errorf("/dev (-want +got):\n%s", d)
 	}
@@ -48,13 +48,13 @@ func TestParseMountinfoEdgeCases(t *testing.T) {
 		{name: "empty table (no /proc yet)", in: "", want: nil},
 		{name: "optional fields before the separator",
 			in:   "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 propagate_from:2 - ext3 /dev/root rw,errors=continue\n",
-			want: []Mount{{ID: 36, Parent: 35, Root: "/mnt1", Point: "/mnt2", Options: "rw,noatime", FSType: "ext3", Source: "/dev/root"}}},
+			want: []Mount{{ID: 36, Parent: 35, Dev: "98:0", Root: "/mnt1", Point: "/mnt2", Options: "rw,noatime", FSType: "ext3", Source: "/dev/root"}}},
 		{name: "a later mount on the same point hides the first",
 			in: "1 0 0:1 / /run rw - tmpfs tmpfs rw\n2 1 0:2 / /run rw - ramfs none rw\n",
-			want: []Mount{{ID: 1, Root: "/", Point: "/run", Options: "rw", FSType: "tmpfs", Source: "tmpfs"},
-				{ID: 2, Parent: 1, Root: "/", Point: "/run", Options: "rw", FSType: "ramfs", Source: "none"}}},
+			want: []Mount{{ID: 1, Dev: "0:1", Root: "/", Point: "/run", Options: "rw", FSType: "tmpfs", Source: "tmpfs"},
+				{ID: 2, Parent: 1, Dev: "0:2", Root: "/", Point: "/run", Options: "rw", FSType: "ramfs", Source: "none"}}},
 		{name: "backslash and newline escapes", in: `5 1 0:9 / /a\134b\012c rw - tmpfs x rw` + "\n",
-			want: []Mount{{ID: 5, Parent: 1, Root: "/", Point: "/a\\b\nc", Options: "rw", FSType: "tmpfs", Source: "x"}}},
+			want: []Mount{{ID: 5, Parent: 1, Dev: "0:9", Root: "/", Point: "/a\\b\nc", Options: "rw", FSType: "tmpfs", Source: "x"}}},
 		{name: "no separator is an error", in: "1 0 0:1 / /run rw tmpfs tmpfs rw\n", bad: true},
 		{name: "nothing after the separator is an error", in: "1 0 0:1 / /run rw -\n", bad: true},
 		{name: "a non-numeric id is an error", in: "x 0 0:1 / /run rw - tmpfs tmpfs rw\n", bad: true},
