@@ -43,9 +43,9 @@ func TestK3sWorkersJoinTheCluster(t *testing.T) {
 		roles[p.Name] = p.Role
 	}
 
-	// The controller runs k3s server and reconciles its Nodes with the
-	// kubeconfig k3s writes.
-	l := newNodeLab(t, image, "k3s:\n  binary: "+k3s+"\nkube:\n  kubeconfig: $STATE_DIR/k3s/kubeconfig.yaml\n")
+	// The controller runs k3s server and, by default, reconciles its Nodes
+	// with the kubeconfig k3s writes.
+	l := newNodeLab(t, image, "k3s:\n  binary: "+k3s+"\n")
 	var vms []*VM
 	for _, w := range Workers[:2] {
 		vms = append(vms, l.StartShapedVM(w.Name, w.Firmware, w.Shape))

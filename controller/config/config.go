@@ -339,7 +339,7 @@ func (c *Controller) Default() {
 		c.Boot.ImagesDir = c.StateDir + "/images"
 	}
 	c.K3s.defaults(c.StateDir)
-	c.Kube.defaults()
+	c.Kube.defaults(c.K3s.Enabled(), c.StateDir)
 }
 
 // FieldError is a configuration value that is wrong.

@@ -37,3 +37,22 @@ func TestInvalidKubeNamesTheFieldAndTheFix(t *testing.T) {
 		})
 	}
 }
+
+// A controller that runs k3s reconciles its Nodes without being told where
+// k3s puts its kubeconfig; an explicit kubeconfig still wins.
+func TestKubeDefaultsToTheKubeconfigK3sWrites(t *testing.T) {
+	c, err := Decode(strings.NewReader(head + pool + "stateDir: /srv/corral\nk3s:\n  binary: /usr/local/bin/k3s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Kube.Kubeconfig, "/srv/corral/k3s/kubeconfig.yaml"; got != want {
+		t.Errorf("kube.kubeconfig = %q, want %q", got, want)
+	}
+	c, err = Decode(strings.NewReader(head + pool + "k3s:\n  binary: /usr/local/bin/k3s\nkube:\n  kubeconfig: /etc/other.yaml\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Kube.Kubeconfig; got != "/etc/other.yaml" {
+		t.Errorf("kube.kubeconfig = %q, want the explicit /etc/other.yaml", got)
+	}
+}
