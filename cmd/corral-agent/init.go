@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,10 +19,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"corral.io/corral/agent/enroll"
+	"corral.io/corral/agent/inventory"
 	"corral.io/corral/agent/logship"
 	"corral.io/corral/agent/netup"
 	"corral.io/corral/agent/pid1"
 	"corral.io/corral/agent/rootfs"
+	"corral.io/corral/api/client"
 )
 
 func newInitCmd() *cobra.Command {
@@ -155,7 +158,8 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 	}
 	loadImageModules(log)
 
-	cmdline, err := os.ReadFile("/proc/cmdline")
+	f.cmdline = "/proc/cmdline"
+	cmdline, err := os.ReadFile(f.cmdline)
 	if err != nil {
 		log.Error("read the kernel command line", "err", err)
 	}
@@ -181,6 +185,17 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		}
 	}
 
+	// Register now, so that this stage's log reaches the controller even
+	// when it never gets further (a root filesystem that cannot be
+	// downloaded); the enrolment loop registers again later.
+	early, stopEarly := context.WithCancel(ctx)
+	registered := make(chan struct{})
+	go func() {
+		defer close(registered)
+		registerForLogs(early, f, f.logs, log.With("step", "register"))
+	}()
+	defer func() { stopEarly(); <-registered }()
+
 	switch p, ok, err := rootfs.ParseCmdline(string(cmdline)); {
 	case err != nil:
 		log.Error("root filesystem parameters unusable: staying in the initramfs", "err", err)
@@ -191,7 +206,64 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		}
 		log.Error("root filesystem not switched to: staying in the initramfs", "err", err)
 	}
+	// The enrolment loop registers and hands the shipper its own token.
+	stopEarly()
+	<-registered
 	return enrolForever(ctx, f, reaper, out, log)
+}
+
+// registerForLogs registers the node from stage 1 as soon as the network
+// is up, so that the log shipper has a token and stage 1's lines — every
+// failed root filesystem download among them — reach the controller
+// (corral nodes logs) even when stage 2 never starts. Registration is
+// idempotent: stage 2, or the enrolment loop in the initramfs, registers
+// again and the controller maps it to the same node. It retries with
+// backoff until it succeeds or ctx ends; what is logged meanwhile waits in
+// the shipper's memory.
+func registerForLogs(ctx context.Context, f runFlags, logs *logship.Shipper, log *slog.Logger) {
+	boot := enroll.BootParams{}
+	if f.api == "" || f.ca == "" {
+		b, err := os.ReadFile(f.cmdline)
+		if err != nil {
+			log.Warn("kernel command line unreadable: this stage's log stays on the console until enrolment", "err", err)
+			return
+		}
+		boot = enroll.ParseCmdline(string(b))
+	}
+	apiURL, fp := firstOf(f.api, boot.API), firstOf(f.ca, boot.CAFingerprint)
+	if apiURL == "" || fp == "" {
+		log.Warn("no " + enroll.ParamAPI + "= or " + enroll.ParamCA + "= on the kernel command line: this stage's log stays on the console until enrolment")
+		return
+	}
+	c, err := client.New(apiURL, client.Trust{CAFingerprint: fp}, "")
+	if err != nil {
+		log.Warn("controller unusable: this stage's log stays on the console until enrolment", "err", err)
+		return
+	}
+	opts, err := inventoryOptions(f, log)
+	if err != nil {
+		log.Warn("no inventory to register with", "err", err)
+		return
+	}
+	logs.SetSender(logship.ClientSender(c))
+	controller := logs.Tap(enroll.FromClient(c))
+	inv := inventory.Collect(opts)
+	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
+	for attempt := 1; ; attempt++ {
+		r, err := controller.Register(ctx, *inv, "")
+		if err == nil {
+			log.Info("registered from the initramfs: this boot's log goes to the controller", "node", r.NodeID, "state", r.State)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff.Delay(attempt, rand.Float64())
+		log.Warn("registration failed: retrying; the log waits in memory meanwhile", "err", err, "attempt", attempt, "wait", wait.String())
+		if sleep(ctx, wait) != nil {
+			return
+		}
+	}
 }
 
 // rootfsModules counts the kernel modules modprobe can load from the root

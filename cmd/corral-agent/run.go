@@ -153,13 +153,9 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 		controller = d.wrap(controller)
 	}
 
-	opts := inventory.HostOptions(log.With("svc", "inventory"))
-	if f.root != "" {
-		if _, err := os.Stat(f.root); err != nil {
-			return fmt.Errorf("machine dump: %w", err)
-		}
-		opts.Root = inventory.PrefixRoot(f.root)
-		opts.NVML, opts.Links, opts.ProbeDisks = nil, nil, false
+	opts, err := inventoryOptions(f, log)
+	if err != nil {
+		return err
 	}
 
 	set := d.setHostname
@@ -209,6 +205,20 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 		return nil
 	}
 	return err
+}
+
+// inventoryOptions says what to inventory: this machine, or the dump
+// under --root.
+func inventoryOptions(f runFlags, log *slog.Logger) (inventory.Options, error) {
+	opts := inventory.HostOptions(log.With("svc", "inventory"))
+	if f.root != "" {
+		if _, err := os.Stat(f.root); err != nil {
+			return opts, fmt.Errorf("machine dump: %w", err)
+		}
+		opts.Root = inventory.PrefixRoot(f.root)
+		opts.NVML, opts.Links, opts.ProbeDisks = nil, nil, false
+	}
+	return opts, nil
 }
 
 func firstOf(a, b string) string {
