@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -87,6 +88,16 @@ func (h *Handle) Apply(l Link, p Plan) error {
 		}
 	}
 	return nil
+}
+
+// RemoveAddr removes an address from the interface (a renewal that
+// changed the address).
+func (h *Handle) RemoveAddr(l Link, a netip.Prefix) error {
+	link, err := h.h.LinkByIndex(l.Index)
+	if err != nil {
+		return err
+	}
+	return h.h.AddrDel(link, &netlink.Addr{IPNet: &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), 32)}})
 }
 
 // DialNclient4 opens an nclient4 client (a raw socket bound to the link) in

@@ -63,6 +63,7 @@ func corral(t *testing.T) string {
 type lab struct {
 	srv, node *testnet.NS
 	mac       net.HardwareAddr
+	ctlLog    string // the controller's log file
 }
 
 func newLab(t *testing.T, label string) *lab {
@@ -75,7 +76,10 @@ func newLab(t *testing.T, label string) *lab {
 }
 
 // startController runs `corral controller` serving DHCP on prov0.
-func (l *lab) startController(t *testing.T) {
+func (l *lab) startController(t *testing.T) { l.startControllerLease(t, "1h") }
+
+// startControllerLease runs `corral controller` leasing for leaseTime.
+func (l *lab) startControllerLease(t *testing.T, leaseTime string) {
 	t.Helper()
 	bin := corral(t)
 	dir := t.TempDir()
@@ -91,19 +95,20 @@ dhcp:
   router: 10.10.0.1
   dns: [10.10.0.1, 10.10.0.2]
   domain: lab.corral
-  leaseTime: 1h
+  leaseTime: %s
 tftp:
   enabled: false
 http:
   listen: ":8080"
 api:
   listen: ":9443"
-`, filepath.Join(dir, "state"))
+`, filepath.Join(dir, "state"), leaseTime)
 	path := filepath.Join(dir, "controller.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, "controller.log")
+	l.ctlLog = logPath
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)

@@ -90,6 +90,10 @@ type Result struct {
 	Iface string
 	MAC   net.HardwareAddr
 	Plan  Plan
+	// Link is the interface, for Renew.
+	Link Link
+	// Lease is the DHCPACK and when it came; Renew keeps it alive.
+	Lease Lease
 }
 
 // Addr is the leased address with its prefix.
@@ -168,6 +172,7 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	acquired := time.Now()
 	plan, err := planFromLease(ack)
 	if err != nil {
 		return nil, fmt.Errorf("lease on %s: %w", l.Name, err)
@@ -181,8 +186,9 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	log.Info("network up", "iface", l.Name, "mac", l.MAC.String(), "ip", plan.Addr.String(),
-		"gateway", addrString(plan.Gateway), "dns", plan.DNS, "domain", plan.Domain, "server", addrString(plan.Server))
-	return &Result{Iface: l.Name, MAC: l.MAC, Plan: plan}, nil
+		"gateway", addrString(plan.Gateway), "dns", plan.DNS, "domain", plan.Domain, "server", addrString(plan.Server),
+		"lease", ack.IPAddressLeaseTime(0).String())
+	return &Result{Iface: l.Name, MAC: l.MAC, Plan: plan, Link: l, Lease: Lease{ACK: ack, Acquired: acquired}}, nil
 }
 
 func addrString(a netip.Addr) string {
