@@ -120,8 +120,11 @@ func TestRenewFallsBackToRebinding(t *testing.T) {
 			broadcasts++
 			return leaseAck(t, "10.0.0.5", time.Hour), nil
 		},
-		discover: func(context.Context) (*dhcpv4.DHCPv4, error) { t.Error("discover while the lease is valid"); return nil, errors.New("x") },
-		OnLease:  func(Lease, Plan) { cancel() },
+		discover: func(context.Context) (*dhcpv4.DHCPv4, error) {
+			t.Error("discover while the lease is valid")
+			return nil, errors.New("x")
+		},
+		OnLease: func(Lease, Plan) { cancel() },
 	})
 	if err != nil {
 		t.Fatal(err)
