@@ -80,6 +80,10 @@ func planFromLease(ack *dhcpv4.DHCPv4) (Plan, error) {
 	return p, nil
 }
 
+// PlanOf is what a lease asks of the machine (its DHCPACK decoded as Up
+// and Renew apply it).
+func PlanOf(l Lease) (Plan, error) { return planFromLease(l.ACK) }
+
 // cleanDomain keeps a domain name only if it is safe to write into
 // resolv.conf: printable, no whitespace, at most 253 characters.
 func cleanDomain(d string) string {

@@ -325,3 +325,23 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 		return nil
 	}
 }
+
+// LinkNamed returns the interface called name, as Renew needs it (stage 2
+// knows the boot NIC by the name stage 1 handed over).
+func LinkNamed(name string) (Link, error) {
+	h, err := NewNetlink()
+	if err != nil {
+		return Link{}, err
+	}
+	defer h.Close()
+	links, err := h.Links()
+	if err != nil {
+		return Link{}, fmt.Errorf("list network interfaces: %w", err)
+	}
+	for _, l := range links {
+		if l.Name == name {
+			return l, nil
+		}
+	}
+	return Link{}, fmt.Errorf("no interface %s; interfaces seen: %s", name, describe(links))
+}

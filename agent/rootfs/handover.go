@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"corral.io/corral/internal/atomicfile"
 )
 
 // HandoverFile is where stage 1 leaves the Handover for stage 2. /run is a
@@ -28,9 +30,18 @@ type Handover struct {
 	LeasedAt  time.Time `json:"leasedAt"`
 	RootfsURL string    `json:"rootfsURL"`
 	Loop      string    `json:"loop"`
+	// The lease as the server gave it: lease time, T1 and T2 (RFC 2131
+	// §4.4.5), in seconds after LeasedAt, for people reading the file.
+	LeaseSeconds int `json:"leaseSeconds,omitempty"`
+	T1Seconds    int `json:"t1Seconds,omitempty"`
+	T2Seconds    int `json:"t2Seconds,omitempty"`
+	// ACK is the server's DHCPACK (base64 in JSON): stage 2 renews the
+	// lease with it (netup.Renew).
+	ACK []byte `json:"ack,omitempty"`
 }
 
-// WriteHandover writes h to path (a temporary file renamed into place).
+// WriteHandover writes h to path atomically (internal/atomicfile: a
+// temporary file, fsynced, renamed into place).
 func WriteHandover(path string, h Handover) error {
 	b, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
@@ -39,11 +50,7 @@ func WriteHandover(path string, h Handover) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // ReadHandover reads what WriteHandover wrote.

@@ -9,12 +9,15 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
@@ -154,6 +157,9 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		}
 		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules(),
 			"mem_total_mib", meminfoMiB("MemTotal"), "mem_available_mib", meminfoMiB("MemAvailable"))
+		if err == nil {
+			renewHandedOver(ctx, h, log.With("step", "dhcp"))
+		}
 		return enrolForever(ctx, f, reaper, out, log)
 	}
 	loadImageModules(log)
@@ -170,11 +176,9 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 	}
 	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
 	var res *netup.Result
-	var leasedAt time.Time
 	for attempt := 1; ; attempt++ {
 		res, err = netup.Up(ctx, netup.Config{BootMAC: mac, Logger: log.With("step", "netup")})
 		if err == nil {
-			leasedAt = time.Now().UTC()
 			log.Info("network up", "iface", res.Iface, "ip", res.Addr().String(), "server", res.Server().String())
 			break
 		}
@@ -184,6 +188,19 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 			return ctx.Err()
 		}
 	}
+
+	// The lease must outlive this stage if it runs long (a root
+	// filesystem that keeps failing): renew it; the handover carries the
+	// latest to stage 2.
+	var lease atomic.Pointer[netup.Lease]
+	lease.Store(&res.Lease)
+	go func() {
+		err := netup.Renew(ctx, netup.RenewConfig{Link: res.Link, Lease: res.Lease, Logger: log.With("step", "dhcp"),
+			OnLease: func(l netup.Lease, _ netup.Plan) { lease.Store(&l) }})
+		if err != nil {
+			log.Error("DHCP lease not renewed: the controller will give the address to another machine when it expires", "err", err)
+		}
+	}()
 
 	// Register now, so that this stage's log reaches the controller even
 	// when it never gets further (a root filesystem that cannot be
@@ -200,7 +217,7 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 	case err != nil:
 		log.Error("root filesystem parameters unusable: staying in the initramfs", "err", err)
 	case ok:
-		err := switchToRootfs(ctx, p, res, leasedAt, log.With("step", "rootfs"))
+		err := switchToRootfs(ctx, p, res, *lease.Load(), log.With("step", "rootfs"))
 		if errors.Is(err, rootfs.ErrInitramfsGone) {
 			return err
 		}
@@ -312,7 +329,7 @@ const (
 
 // switchToRootfs fetches, verifies and mounts the root filesystem and execs
 // stage 2 in it. It returns only on failure.
-func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, leasedAt time.Time, log *slog.Logger) error {
+func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, lease netup.Lease, log *slog.Logger) error {
 	img, err := rootfs.Fetch(ctx, rootfs.FetchConfig{Params: p, Dir: rootfsRunDir, Logger: log})
 	if err != nil {
 		return err
@@ -329,14 +346,8 @@ func switchToRootfs(ctx context.Context, p rootfs.Params, res *netup.Result, lea
 			log.Warn("resolver not carried into the root filesystem", "err", err)
 		}
 	}
-	h := rootfs.Handover{Iface: res.Iface, MAC: res.MAC.String(), Addr: res.Addr().String(), Server: res.Server().String(),
-		Domain: res.Plan.Domain, MTU: res.Plan.MTU, LeasedAt: leasedAt, RootfsURL: p.URL, Loop: m.Loop}
-	if res.Plan.Gateway.IsValid() {
-		h.Gateway = res.Plan.Gateway.String()
-	}
-	for _, a := range res.Plan.DNS {
-		h.DNS = append(h.DNS, a.String())
-	}
+	h := handoverOf(res, lease)
+	h.RootfsURL, h.Loop = p.URL, m.Loop
 	if err := rootfs.WriteHandover(rootfs.HandoverFile, h); err != nil {
 		log.Warn("handover file not written: stage 2 will not know the lease", "err", err)
 	}
@@ -354,6 +365,57 @@ func removeImage(img string) error {
 		return fmt.Errorf("free the RAM the root filesystem image holds: %w", err)
 	}
 	return nil
+}
+
+// handoverOf is what stage 2 must know of the network: the interface and
+// the latest lease, which it goes on renewing.
+func handoverOf(res *netup.Result, lease netup.Lease) rootfs.Handover {
+	plan := res.Plan
+	if p, err := netup.PlanOf(lease); err == nil {
+		plan = p // renewed, perhaps with another address
+	}
+	h := rootfs.Handover{Iface: res.Iface, MAC: res.MAC.String(), Addr: plan.Addr.String(), Server: addrOrEmpty(plan.Server),
+		Gateway: addrOrEmpty(plan.Gateway), Domain: plan.Domain, MTU: plan.MTU, LeasedAt: lease.Acquired.UTC(),
+		LeaseSeconds: int(lease.Duration().Seconds()), T1Seconds: int(lease.T1().Seconds()), T2Seconds: int(lease.T2().Seconds())}
+	for _, a := range plan.DNS {
+		h.DNS = append(h.DNS, a.String())
+	}
+	if lease.ACK != nil {
+		h.ACK = lease.ACK.ToBytes()
+	}
+	return h
+}
+
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// renewHandedOver goes on renewing, in stage 2, the lease stage 1 got.
+func renewHandedOver(ctx context.Context, h rootfs.Handover, log *slog.Logger) {
+	if len(h.ACK) == 0 {
+		log.Warn("no DHCP lease in the handover: it is not renewed, and the controller will give the address to another machine when it expires")
+		return
+	}
+	ack, err := dhcpv4.FromBytes(h.ACK)
+	if err != nil {
+		log.Error("DHCP lease in the handover unreadable: it is not renewed", "err", err)
+		return
+	}
+	link, err := netup.LinkNamed(h.Iface)
+	if err != nil {
+		log.Error("boot interface gone: the DHCP lease is not renewed", "err", err)
+		return
+	}
+	l := netup.Lease{ACK: ack, Acquired: h.LeasedAt}
+	log.Info("renewing the DHCP lease from stage 1", "iface", link.Name, "ip", h.Addr, "expires", l.Expires().Format(time.RFC3339))
+	go func() {
+		if err := netup.Renew(ctx, netup.RenewConfig{Link: link, Lease: l, Logger: log}); err != nil {
+			log.Error("DHCP lease not renewed: the controller will give the address to another machine when it expires", "err", err)
+		}
+	}()
 }
 
 // stage2Env is init's environment with a PATH: the kernel starts init with

@@ -3,15 +3,21 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
 	"corral.io/corral/agent/logship"
+	"corral.io/corral/agent/netup"
 	"corral.io/corral/agent/pid1"
+	"corral.io/corral/agent/rootfs"
 )
 
 func TestStage2EnvHasAPath(t *testing.T) {
@@ -103,5 +109,38 @@ func TestRemoveImage(t *testing.T) {
 	}
 	if err := removeImage(img); err != nil {
 		t.Errorf("second removal: %v, want nil", err)
+	}
+}
+
+// The handover carries the latest lease, and stage 2 can renew from it.
+func TestHandoverCarriesTheLease(t *testing.T) {
+	first, err := dhcpv4.New(dhcpv4.WithYourIP(net.IPv4(10, 0, 0, 5)), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1))), dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := dhcpv4.New(dhcpv4.WithYourIP(net.IPv4(10, 0, 0, 6)), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1))), dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &netup.Result{Iface: "eth0", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Lease: netup.Lease{ACK: first}}
+	res.Plan, _ = netup.PlanOf(res.Lease)
+	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	h := handoverOf(res, netup.Lease{ACK: renewed, Acquired: at})
+	path := filepath.Join(t.TempDir(), "handover.json")
+	if err := rootfs.WriteHandover(path, h); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rootfs.ReadHandover(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Addr != "10.0.0.6/24" || got.Server != "10.0.0.1" || got.LeaseSeconds != 60 || got.T1Seconds != 30 || got.T2Seconds != 52 || !got.LeasedAt.Equal(at) {
+		t.Errorf("handover %+v: want the renewed lease (10.0.0.6/24, 60 s, T1 30, T2 52)", got)
+	}
+	ack, err := dhcpv4.FromBytes(got.ACK)
+	if err != nil || !ack.YourIPAddr.Equal(net.IPv4(10, 0, 0, 6)) {
+		t.Errorf("handed-over ACK %v, %v", ack, err)
 	}
 }
