@@ -40,7 +40,9 @@ func newInitCmd() *cobra.Command {
 /sys, /dev and /run; reap orphaned processes; load the kernel modules the
 image carries (every module in /lib/modules/<release>/modules.dep); bring up
 the boot NIC named by BOOTIF= (or the first physical NIC that gets a DHCP
-lease); then, when the kernel command line names a root filesystem
+lease) and keep renewing its lease; register with the controller at once, so
+that this stage's log reaches it (corral nodes logs) even if it gets no
+further; then, when the kernel command line names a root filesystem
 (corral.rootfs=<http URL of rootfs.squashfs> corral.rootfs.sha256=<hex>),
 download it into RAM, check its sha256, mount it read-only with a tmpfs
 overlay, switch_root into it and run again from there as stage 2
@@ -51,7 +53,8 @@ corral.api= and corral.ca=, and set the hostname.
 
 As PID 1 it reaps orphans and obeys signals: SIGTERM and SIGINT
 (Ctrl-Alt-Del) reboot, SIGUSR2 powers off, SIGUSR1 halts, each after
-terminating every process, syncing and unmounting.
+stopping the agent's own work (k3s included) and sending the controller what
+is left of the log, then terminating every process, syncing and unmounting.
 
 Every step logs to the console and retries with backoff, saying what it
 waits for; init never exits, because the kernel panics when PID 1 does.
