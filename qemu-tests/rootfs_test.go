@@ -2,9 +2,11 @@ package qemutests
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,7 +109,14 @@ func TestRootfsWorkerRefusesATamperedRootfs(t *testing.T) {
 	if vm.ConsoleContains(stage2Marker) {
 		t.Fatal("stage 2 started from a root filesystem whose sha256 is wrong")
 	}
-	t.Logf("mismatch seen %.1f s after power-on; serving the genuine file again", took.Seconds())
+	t.Logf("mismatch seen %.1f s after power-on", took.Seconds())
+	// Stage 1 registered as soon as its network was up, so an operator
+	// reads the failure with corral nodes logs while the node is stuck.
+	shipped := stage1LogShows(t, l, "sha256 mismatch", 2*time.Minute)
+	if vm.ConsoleContains(stage2Marker) {
+		t.Fatal("stage 2 started from a root filesystem whose sha256 is wrong")
+	}
+	t.Logf("corral nodes logs showed the mismatch %.1f s after power-on, the node still in stage 1; serving the genuine file again", shipped.Sub(vm.Started()).Seconds())
 	replace(genuine)
 	stage2 := vm.WaitFor(stage2Marker, 3*time.Minute)
 	vm.WaitFor("msg=heartbeating", 2*time.Minute)
@@ -115,4 +124,29 @@ func TestRootfsWorkerRefusesATamperedRootfs(t *testing.T) {
 	if !vm.ConsoleContains("waiting_for=") {
 		t.Error("the failed attempt does not say what it waits for")
 	}
+}
+
+// stage1LogShows waits until `corral nodes logs` of some node shows want,
+// and returns when it did.
+func stage1LogShows(t *testing.T, l *Lab, want string, timeout time.Duration) time.Time {
+	t.Helper()
+	var last []byte
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		nodes, err := l.Nodes(ctx)
+		for _, n := range nodes {
+			out, lerr := l.Corral(ctx, "nodes", "logs", n.ID)
+			if lerr == nil && strings.Contains(string(out), want) {
+				cancel()
+				return time.Now()
+			}
+			last = out
+		}
+		cancel()
+		if err != nil {
+			last = []byte(err.Error())
+		}
+	}
+	t.Fatalf("corral nodes logs never showed %q within %s while the node was in stage 1; last:\n%s", want, timeout, last)
+	return time.Time{}
 }
