@@ -1,17 +1,15 @@
 package inventory
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"corral.io/corral/agent/pid1"
 	api "corral.io/corral/api/v1alpha1"
 )
 
@@ -29,59 +27,9 @@ func isVirtualDisk(name string) bool {
 	return false
 }
 
-// mount is one line of /proc/self/mountinfo.
-type mount struct {
-	devNo  string // "major:minor"
-	point  string
-	fsType string
-}
-
-// parseMountinfo reads the device number (field 3), mount point (field 5)
-// and filesystem type (the field after the "-" separator) of each line of a
-// mountinfo file (proc(5)).
-func parseMountinfo(data []byte) []mount {
-	var out []mount
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 {
-			continue
-		}
-		m := mount{devNo: f[2], point: unescapeOctal(f[4])}
-		for i := 5; i+1 < len(f); i++ {
-			if f[i] == "-" {
-				m.fsType = f[i+1]
-				break
-			}
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// unescapeOctal undoes the \040-style escaping of mountinfo paths.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // diskContext is what every disk needs from the rest of the machine.
 type diskContext struct {
-	mounts  []mount
+	mounts  []pid1.Mount
 	probe   func(dev string) (probeResult, error) // nil: do not read the disks
 	timeout time.Duration                         // for one probe
 }
@@ -207,17 +155,17 @@ func readDisk(r Root, w *warnings, name string, dc diskContext) api.Disk {
 		d.PartitionTable = "other" // the kernel read a table the prober does not know (MBR)
 	}
 	for _, m := range dc.mounts {
-		num, ok := devNos[m.devNo]
+		num, ok := devNos[m.Dev]
 		if !ok {
 			continue
 		}
-		d.Mountpoints = append(d.Mountpoints, m.point)
-		switch m.point {
+		d.Mountpoints = append(d.Mountpoints, m.Point)
+		switch m.Point {
 		case "/", "/boot", "/boot/efi", "/efi":
 			d.Boot = true
 		}
 		// Unprobed, the mount table still says what a mounted filesystem is.
-		if fs := (&api.Filesystem{Type: m.fsType}); !d.Probed && m.fsType != "" {
+		if fs := (&api.Filesystem{Type: m.FSType}); !d.Probed && m.FSType != "" {
 			if num == 0 && d.Filesystem == nil {
 				d.Filesystem = fs
 			} else if p, ok := parts[num]; ok && num > 0 && p.Filesystem == nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"corral.io/corral/agent/pid1"
 	api "corral.io/corral/api/v1alpha1"
 )
 
@@ -52,9 +53,11 @@ func Collect(o Options) *api.Inventory {
 	w := &warnings{}
 	inv := &api.Inventory{APIVersion: api.Version, Kind: api.KindInventory}
 
-	var mounts []mount
+	var mounts []pid1.Mount
 	if b, err := readFile(filepath.Join(r.Proc, "self/mountinfo")); err == nil {
-		mounts = parseMountinfo(b)
+		if mounts, err = pid1.ParseMountinfo(b); err != nil {
+			w.add("disk: mounts unknown: %v", err)
+		}
 	} else {
 		w.add("disk: mounts unknown: %v", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	api "corral.io/corral/api/v1alpha1"
 )
 
@@ -116,15 +114,6 @@ func TestParseBootIF(t *testing.T) {
 	cmdline := "BOOT_IMAGE=x BOOTIF=01-aa-bb-cc-dd-ee-ff quiet BOOTIF=01-52-54-00-12-34-56 -- BOOTIF=bogus"
 	if v, _ := kernelArg(cmdline, "BOOTIF"); v != "01-52-54-00-12-34-56" {
 		t.Errorf("kernelArg = %q, want the last BOOTIF before --", v)
-	}
-}
-
-func TestParseMountinfo(t *testing.T) {
-	in := "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n25 1 254:2 / / rw - ext4 /dev/vda2 rw\nshort line\n"
-	got := parseMountinfo([]byte(in))
-	want := []mount{{"98:0", "/mnt with space", "ext3"}, {"254:2", "/", "ext4"}}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(mount{})); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
