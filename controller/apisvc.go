@@ -70,6 +70,7 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 		Registry: reg, BootLogs: logs, Policy: policy, Profiles: d.profiles, AdminHash: adminHash,
 		Heartbeat: cfg.Enrollment.Heartbeat.Duration, LostAfter: cfg.Enrollment.LostAfter.Duration,
 		Logger: d.log.With("svc", "api"), Registerer: d.Registry, K3sJoin: d.k3sJoin(),
+		KubeReadiness: cfg.Kube.Enabled(), // addKube tells the registry RequireKubeReady
 	})
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {

@@ -44,8 +44,50 @@ type Node struct {
 	MACs            []string          `json:"macs,omitempty"`
 	FirstSeen       time.Time         `json:"firstSeen"`
 	LastSeen        time.Time         `json:"lastSeen"`
+	// Conditions say what a node's readiness is made of, so an operator
+	// can tell what a node that is not ready waits for: AgentReady always,
+	// KubeReady only when the controller reconciles Kubernetes
+	// (kube.kubeconfig set). A node is ready when all of them are True.
+	// Sorted by Type as listed in ConditionTypes.
+	Conditions []NodeCondition `json:"conditions,omitempty"`
 	// Inventory is included by GET PathNode, left out of lists.
 	Inventory *Inventory `json:"inventory,omitempty"`
+}
+
+// Condition types of a Node.
+const (
+	// ConditionAgentReady: the node's agent reported that it applied its
+	// configuration, and it still sends heartbeats.
+	ConditionAgentReady = "AgentReady"
+	// ConditionKubeReady: the node's Kubernetes Node (named after its
+	// hostname) is Ready.
+	ConditionKubeReady = "KubeReady"
+)
+
+// ConditionTypes is the order of Node.Conditions.
+var ConditionTypes = []string{ConditionAgentReady, ConditionKubeReady}
+
+// Condition statuses, as in Kubernetes.
+const (
+	ConditionTrue    = "True"
+	ConditionFalse   = "False"
+	ConditionUnknown = "Unknown"
+)
+
+// NodeCondition is one part of a node's readiness, modelled on Kubernetes'
+// NodeCondition.
+type NodeCondition struct {
+	// Type is ConditionAgentReady or ConditionKubeReady.
+	Type string `json:"type"`
+	// Status is True, False or Unknown (e.g. the agent of a lost node).
+	Status string `json:"status"`
+	// LastTransitionTime is when Status last changed, if the controller
+	// knows it (nil otherwise; the registry does not record it yet).
+	LastTransitionTime *time.Time `json:"lastTransitionTime,omitempty"`
+	// Reason is one CamelCase word for programs; Message a sentence for
+	// people.
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
 }
 
 // NodeList is the answer of GET PathNodes.

@@ -5,22 +5,74 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/registry"
 )
 
-func view(n registry.Node, withInventory bool) v1alpha1.Node {
+func (a *API) view(n registry.Node, withInventory bool) v1alpha1.Node {
+	return view(n, withInventory, a.o.KubeReadiness)
+}
+
+// view is the operator's document of a registry record; kube adds the
+// KubeReady condition (the controller reconciles Kubernetes).
+func view(n registry.Node, withInventory, kube bool) v1alpha1.Node {
 	v := v1alpha1.Node{
 		APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNode,
 		ID: n.ID, Hostname: n.Hostname, State: string(n.State), StateSince: n.StateSince,
 		Profile: n.Profile, AssignedProfile: n.AssignedProfile, Labels: n.Labels, MACs: n.MACs,
 		FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
+		Conditions: conditions(n, kube),
 	}
 	if withInventory {
 		v.Inventory = n.Inventory
 	}
 	return v
+}
+
+// conditions turns the registry's AgentReady and KubeReady into the
+// Node's conditions. The registry keeps neither when they changed nor why
+// a Node is not Ready (that reason is in the node's events when it moved
+// the node), so LastTransitionTime stays empty and the reasons are derived
+// from the state.
+func conditions(n registry.Node, kube bool) []v1alpha1.NodeCondition {
+	agent := v1alpha1.NodeCondition{Type: v1alpha1.ConditionAgentReady, Status: v1alpha1.ConditionFalse}
+	switch {
+	case n.State == registry.Lost:
+		agent.Status, agent.Reason = v1alpha1.ConditionUnknown, "HeartbeatMissed"
+		agent.Message = "no heartbeat since " + n.LastSeen.UTC().Format(time.RFC3339) + "; is the machine up?"
+	case n.State == registry.Ready || n.AgentReady:
+		// Ready always includes the agent's report (records written before
+		// AgentReady existed lack the flag).
+		agent.Status, agent.Reason = v1alpha1.ConditionTrue, "ConfigurationApplied"
+		agent.Message = "the agent reported its configuration applied"
+	case n.State == registry.Discovered || n.State == registry.Pending:
+		agent.Reason, agent.Message = "NotApproved", "the node waits for an operator's approval (corral nodes approve)"
+	case n.State == registry.Approved:
+		agent.Reason, agent.Message = "ConfigurationNotFetched", "approved; the machine has not fetched its configuration yet (is it booting? corral nodes logs shows its boot)"
+	case n.State == registry.Provisioning:
+		agent.Reason, agent.Message = "Applying", "the agent fetched its configuration and has not reported it applied yet (corral nodes logs shows its boot)"
+	default: // decommissioned
+		agent.Reason, agent.Message = "Decommissioned", "the node is decommissioned"
+	}
+	if !kube {
+		return []v1alpha1.NodeCondition{agent}
+	}
+	k := v1alpha1.NodeCondition{Type: v1alpha1.ConditionKubeReady, Status: v1alpha1.ConditionFalse}
+	name := n.Hostname
+	switch {
+	case n.KubeReady:
+		k.Status, k.Reason, k.Message = v1alpha1.ConditionTrue, "NodeReady", "Kubernetes Node "+name+" is Ready"
+	case n.State == registry.Decommissioned:
+		k.Reason, k.Message = "Decommissioned", "the node is decommissioned; its Kubernetes Node is deleted"
+	case name == "" || n.State == registry.Discovered || n.State == registry.Pending:
+		k.Reason, k.Message = "NotJoined", "the node joins Kubernetes after approval"
+	default:
+		k.Reason = "NodeNotReady"
+		k.Message = "Kubernetes Node " + name + " is missing or not Ready (kubectl describe node " + name + ")"
+	}
+	return []v1alpha1.NodeCondition{agent, k}
 }
 
 func (a *API) listNodes(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -30,7 +82,7 @@ func (a *API) listNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	out := v1alpha1.NodeList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNodeList, Items: []v1alpha1.Node{}}
 	for _, n := range nodes {
-		out.Items = append(out.Items, view(n, false))
+		out.Items = append(out.Items, a.view(n, false))
 	}
 	return out, nil
 }
@@ -40,7 +92,7 @@ func (a *API) getNode(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return view(n, true), nil
+	return a.view(n, true), nil
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -189,5 +241,5 @@ func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	a.log.Info("operator action", "node", id, "action", act, "state", n.State)
-	return view(n, false), nil
+	return a.view(n, false), nil
 }

@@ -65,6 +65,10 @@ type Options struct {
 	// the configuration of an approved node, and of no one else; nil, or a
 	// nil result, sends none (no k3s server runs).
 	K3sJoin func() *v1alpha1.K3sJoin
+	// KubeReadiness says the registry was told RequireKubeReady (the
+	// controller reconciles Kubernetes): the operator's Node view then
+	// carries the KubeReady condition.
+	KubeReadiness bool
 }
 
 // API is the HTTP handler.

@@ -45,6 +45,11 @@ type Options struct {
 	Logger *slog.Logger
 	// K3sJoin is passed to server.Options (nil: no k3s join data).
 	K3sJoin func() *v1alpha1.K3sJoin
+	// KubeReadiness makes readiness depend on Kubernetes, as a controller
+	// with kube.kubeconfig does: the registry is told RequireKubeReady and
+	// the API shows the KubeReady condition. Tests play the reconciler with
+	// Registry.SetKubeReady.
+	KubeReadiness bool
 }
 
 // Start runs the API until the test ends.
@@ -75,8 +80,11 @@ func Start(t testing.TB, o Options) *Controller {
 	admin := enroll.NewSecret()
 	api := server.New(server.Options{
 		Registry: reg, BootLogs: logs, Policy: o.Policy, Profiles: o.Profiles, AdminHash: enroll.Hash(admin),
-		Heartbeat: o.Heartbeat, Logger: o.Logger, K3sJoin: o.K3sJoin,
+		Heartbeat: o.Heartbeat, Logger: o.Logger, K3sJoin: o.K3sJoin, KubeReadiness: o.KubeReadiness,
 	})
+	if o.KubeReadiness {
+		reg.RequireKubeReady()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

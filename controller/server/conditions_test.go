@@ -1,0 +1,71 @@
+package server
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/controller/registry"
+)
+
+// TestConditionsFromTheRegistry checks how AgentReady and KubeReady of a
+// registry record become the Node's conditions, in every state.
+func TestConditionsFromTheRegistry(t *testing.T) {
+	seen := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	type st = [2]string // status, reason
+	tests := []struct {
+		name            string
+		n               registry.Node
+		kube            bool
+		agent, kubeCond st
+	}{
+		{"pending, no cluster", registry.Node{State: registry.Pending}, false, st{"False", "NotApproved"}, st{}},
+		{"discovered, with a cluster", registry.Node{State: registry.Discovered}, true, st{"False", "NotApproved"}, st{"False", "NotJoined"}},
+		{"approved, not booted yet", registry.Node{State: registry.Approved, Hostname: "n1"}, true, st{"False", "ConfigurationNotFetched"}, st{"False", "NodeNotReady"}},
+		{"provisioning, waiting for both", registry.Node{State: registry.Provisioning, Hostname: "n1"}, true, st{"False", "Applying"}, st{"False", "NodeNotReady"}},
+		{"provisioning, waiting for the agent", registry.Node{State: registry.Provisioning, Hostname: "n1", KubeReady: true}, true, st{"False", "Applying"}, st{"True", "NodeReady"}},
+		{"provisioning, waiting for kubernetes", registry.Node{State: registry.Provisioning, Hostname: "n1", AgentReady: true}, true, st{"True", "ConfigurationApplied"}, st{"False", "NodeNotReady"}},
+		{"ready with a cluster", registry.Node{State: registry.Ready, Hostname: "n1", AgentReady: true, KubeReady: true}, true, st{"True", "ConfigurationApplied"}, st{"True", "NodeReady"}},
+		{"ready without a cluster", registry.Node{State: registry.Ready, AgentReady: true}, false, st{"True", "ConfigurationApplied"}, st{}},
+		{"ready, recorded before AgentReady existed", registry.Node{State: registry.Ready}, false, st{"True", "ConfigurationApplied"}, st{}},
+		{"lost: the agent is unknown", registry.Node{State: registry.Lost, Hostname: "n1", AgentReady: true, KubeReady: true, LastSeen: seen}, true, st{"Unknown", "HeartbeatMissed"}, st{"True", "NodeReady"}},
+		{"decommissioned", registry.Node{State: registry.Decommissioned, Hostname: "n1"}, true, st{"False", "Decommissioned"}, st{"False", "Decommissioned"}},
+		{"no hostname yet", registry.Node{State: registry.Provisioning}, true, st{"False", "Applying"}, st{"False", "NotJoined"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := view(tt.n, false, tt.kube).Conditions
+			var short []st
+			for _, c := range got {
+				short = append(short, st{c.Status, c.Reason})
+				if c.Message == "" || c.LastTransitionTime != nil {
+					t.Errorf("%s: message %q, transition time %v; want a message and no time", c.Type, c.Message, c.LastTransitionTime)
+				}
+			}
+			want := []st{tt.agent}
+			if tt.kube {
+				want = append(want, tt.kubeCond)
+			}
+			if diff := cmp.Diff(want, short); diff != "" {
+				t.Errorf("[status reason] (-want +got):\n%s", diff)
+			}
+			var types []string
+			for _, c := range got {
+				types = append(types, c.Type)
+			}
+			if diff := cmp.Diff(v1alpha1.ConditionTypes[:len(got)], types); diff != "" {
+				t.Errorf("types (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLostNodeSaysWhenItWasLastHeardFrom(t *testing.T) {
+	n := registry.Node{State: registry.Lost, LastSeen: time.Date(2026, 11, 22, 7, 0, 0, 0, time.FixedZone("CET", 3600))}
+	c := view(n, false, false).Conditions[0]
+	if want := "no heartbeat since 2026-11-22T06:00:00Z; is the machine up?"; c.Message != want {
+		t.Errorf("message %q, want %q", c.Message, want)
+	}
+}
