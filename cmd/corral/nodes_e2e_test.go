@@ -292,3 +292,86 @@ func TestNodesEndToEndCredentialErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNodesShowWhatANodeWaitsFor runs list and show against the real API of
+// a controller that reconciles Kubernetes, the test playing the reconciler
+// (SetKubeReady) and the agent (a transition to ready is its report).
+func TestNodesShowWhatANodeWaitsFor(t *testing.T) {
+	ctl := servertest.Start(t, servertest.Options{KubeReadiness: true})
+	cfg := writeClientConfig(t, ctl.URL, ctl.CAPEM, ctl.AdminToken)
+	nodes := func(args ...string) string {
+		t.Helper()
+		out, err := corralCLI(t, "", append(append([]string{"nodes"}, args...), "--client-config", cfg)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	provisioning := func(fixture, hostname string) registry.Node {
+		t.Helper()
+		n := seed(t, ctl.Registry, fixture, hostname, registry.Approved)
+		n, err := ctl.Registry.Transition(n.ID, registry.Provisioning, "configuration fetched")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	both := provisioning("dgx-a100", "gpu-01")
+	kube := provisioning("qemu", "vm-01")
+	if n, err := ctl.Registry.Transition(kube.ID, registry.Ready, "agent: configuration applied"); err != nil || n.State != registry.Provisioning {
+		t.Fatalf("the agent's report without a Ready Node: %s, %v; want provisioning", n.State, err)
+	}
+	ready := provisioning("build-vm", "build-01")
+	if _, err := ctl.Registry.SetKubeReady(ready.ID, true, "Ready"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ctl.Registry.Transition(ready.ID, registry.Ready, "agent: configuration applied"); err != nil || n.State != registry.Ready {
+		t.Fatalf("both ready: %s, %v; want ready", n.State, err)
+	}
+
+	t.Run("list says what each node waits for", func(t *testing.T) {
+		rows := map[string]string{}
+		for line := range strings.Lines(nodes("list")) {
+			if f := strings.Fields(line); len(f) > 3 {
+				rows[f[0]] = strings.Join(strings.Fields(strings.SplitN(line, f[2], 2)[1]), " ")
+			}
+		}
+		for id, want := range map[string]string{
+			both.ID:  "agent, kubernetes node ",
+			kube.ID:  "kubernetes node ",
+			ready.ID: "- ",
+		} {
+			if !strings.HasPrefix(rows[id], want) {
+				t.Errorf("row of %s after STATE: %q, want it to start with %q", id, rows[id], want)
+			}
+		}
+	})
+
+	t.Run("show prints the conditions", func(t *testing.T) {
+		out := nodes("show", "vm-01")
+		wantContains(t, out, "State:       provisioning", "Waits for:   kubernetes node", "Conditions:",
+			"AgentReady  True    ConfigurationApplied", "KubeReady   False   NodeNotReady", "kubectl describe node vm-01")
+		if out := nodes("show", "build-01"); strings.Contains(out, "Waits for:") {
+			t.Errorf("a ready node waits for something:\n%s", out)
+		}
+	})
+
+	t.Run("-o json carries them", func(t *testing.T) {
+		var n v1alpha1.Node
+		if err := json.Unmarshal([]byte(nodes("show", "gpu-01", "-o", "json")), &n); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range n.Conditions {
+			got = append(got, c.Type+"="+c.Status+"/"+c.Reason)
+		}
+		want := []string{"AgentReady=False/Applying", "KubeReady=False/NodeNotReady"}
+		if diff := cmp.Diff(want, got); diff != "" || n.State != "provisioning" {
+			t.Errorf("state %s, conditions (-want +got):\n%s", n.State, diff)
+		}
+	})
+
+	t.Run("-o yaml carries them", func(t *testing.T) {
+		wantContains(t, nodes("list", "-o", "yaml"), "conditions:\n", "type: KubeReady\n", "status: \"True\"\n", "reason: NodeReady\n")
+	})
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,9 +73,9 @@ func writeNodes(out io.Writer, format string, nodes []v1alpha1.Node, now time.Ti
 		return writeDocument(out, format, withKind(nodes[0]))
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATE\tPROFILE\tMAC\tAGE\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATE\tWAITING FOR\tPROFILE\tMAC\tAGE\tLAST SEEN")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.Hostname), n.State, profileCell(n), macCell(n.MACs), age(now, n.FirstSeen), age(now, n.LastSeen))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.Hostname), n.State, dash(waitingFor(n)), profileCell(n), macCell(n.MACs), age(now, n.FirstSeen), age(now, n.LastSeen))
 	}
 	return tw.Flush()
 }
@@ -95,6 +96,36 @@ func withKind(n v1alpha1.Node) v1alpha1.Node {
 		n.Kind = v1alpha1.KindNode
 	}
 	return n
+}
+
+// conditionWaits names, for WAITING FOR, what a condition that is not True
+// waits for.
+var conditionWaits = map[string]string{
+	v1alpha1.ConditionAgentReady: "agent",
+	v1alpha1.ConditionKubeReady:  "kubernetes node",
+}
+
+// waitingFor says what keeps a node from being ready: "approval" for a
+// pending node, "heartbeat" for a lost one, and for an approved or
+// provisioning node its conditions that are not True ("agent",
+// "kubernetes node" or both). Empty when it waits for nothing (ready,
+// decommissioned) or the controller sent no conditions (an older one).
+func waitingFor(n v1alpha1.Node) string {
+	switch n.State {
+	case "discovered", "pending":
+		return "approval"
+	case "lost":
+		return "heartbeat"
+	case "ready", "decommissioned":
+		return ""
+	}
+	var w []string
+	for _, c := range n.Conditions {
+		if c.Status != v1alpha1.ConditionTrue {
+			w = append(w, cmp.Or(conditionWaits[c.Type], c.Type))
+		}
+	}
+	return strings.Join(w, ", ")
 }
 
 // profileCell marks a profile an operator assigned with a star.
@@ -217,6 +248,9 @@ func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, n
 	p("ID:\t%s", n.ID)
 	p("Hostname:\t%s", dash(n.Hostname))
 	p("State:\t%s since %s (%s ago)", n.State, stamp(n.StateSince), age(now, n.StateSince))
+	if w := waitingFor(n); w != "" {
+		p("Waits for:\t%s", w)
+	}
 	switch {
 	case n.AssignedProfile != "":
 		p("Profile:\t%s (assigned by an operator)", n.AssignedProfile)
@@ -230,6 +264,9 @@ func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, n
 	p("First seen:\t%s (%s ago)", stamp(n.FirstSeen), age(now, n.FirstSeen))
 	p("Last seen:\t%s (%s ago)", stamp(n.LastSeen), age(now, n.LastSeen))
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeConditions(out, n.Conditions, now); err != nil {
 		return err
 	}
 	if inv := n.Inventory; inv != nil {
@@ -257,6 +294,35 @@ func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, n
 		for line := range strings.Lines(row.String()) {
 			fmt.Fprint(tw, "  "+line)
 		}
+	}
+	return tw.Flush()
+}
+
+// writeConditions prints what a node's readiness is made of, one line per
+// condition; SINCE only when the controller knows a transition time.
+func writeConditions(out io.Writer, conds []v1alpha1.NodeCondition, now time.Time) error {
+	if len(conds) == 0 {
+		return nil
+	}
+	since := slices.ContainsFunc(conds, func(c v1alpha1.NodeCondition) bool { return c.LastTransitionTime != nil })
+	fmt.Fprintln(out, "\nConditions:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	header := "  TYPE\tSTATUS\tREASON\tMESSAGE"
+	if since {
+		header = "  TYPE\tSTATUS\tSINCE\tREASON\tMESSAGE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, c := range conds {
+		row := []string{"  " + c.Type, c.Status}
+		if since {
+			t := time.Time{}
+			if c.LastTransitionTime != nil {
+				t = *c.LastTransitionTime
+			}
+			row = append(row, age(now, t))
+		}
+		row = append(row, dash(c.Reason), dash(c.Message))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
 }

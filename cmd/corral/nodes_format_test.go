@@ -55,8 +55,25 @@ func inventory(t *testing.T, name string) *v1alpha1.Inventory {
 	return &inv
 }
 
+// cond is a condition as the controller sends it.
+func cond(typ, status, reason, message string) v1alpha1.NodeCondition {
+	return v1alpha1.NodeCondition{Type: typ, Status: status, Reason: reason, Message: message}
+}
+
+// conds are AgentReady and KubeReady with the given statuses, as a
+// controller that reconciles Kubernetes sends them.
+func conds(agent, kube string) []v1alpha1.NodeCondition {
+	reasons := map[string]string{"True": "ConfigurationApplied", "False": "Applying", "Unknown": "HeartbeatMissed"}
+	kubeReasons := map[string]string{"True": "NodeReady", "False": "NodeNotReady"}
+	return []v1alpha1.NodeCondition{
+		cond(v1alpha1.ConditionAgentReady, agent, reasons[agent], "agent "+reasons[agent]),
+		cond(v1alpha1.ConditionKubeReady, kube, kubeReasons[kube], "kubernetes "+kubeReasons[kube]),
+	}
+}
+
 // testNodes are a small rack: a ready GPU node with an assigned profile, a
-// pending one, one never named, one decommissioned long ago.
+// pending one never named, a lost one, one decommissioned long ago, and one
+// provisioning whose agent is done but whose Kubernetes Node is not Ready.
 func testNodes() []v1alpha1.Node {
 	k := func(n v1alpha1.Node) v1alpha1.Node {
 		n.APIVersion, n.Kind = v1alpha1.Version, v1alpha1.KindNode
@@ -68,19 +85,34 @@ func testNodes() []v1alpha1.Node {
 			Profile: "gpu-worker", AssignedProfile: "gpu-worker", Labels: map[string]string{"rack": "b4", "corral.io/pool": "training"},
 			MACs:      []string{"b8:3f:d2:1a:00:01", "b8:3f:d2:1a:00:02", "04:3f:72:aa:10:01"},
 			FirstSeen: testNow.Add(-72 * time.Hour), LastSeen: testNow.Add(-12 * time.Second),
+			Conditions: conds("True", "True"),
 		}),
 		k(v1alpha1.Node{
 			ID: "n6227c08b186df43361f40f74", State: "pending", StateSince: testNow.Add(-3 * time.Minute),
 			MACs: []string{"52:54:00:12:34:56"}, FirstSeen: testNow.Add(-3 * time.Minute), LastSeen: testNow.Add(-3 * time.Minute),
+			Conditions: []v1alpha1.NodeCondition{
+				cond(v1alpha1.ConditionAgentReady, "False", "NotApproved", "the node waits for an operator's approval (corral nodes approve)"),
+				cond(v1alpha1.ConditionKubeReady, "False", "NotJoined", "the node joins Kubernetes after approval"),
+			},
 		}),
 		k(v1alpha1.Node{
 			ID: "n000000000000000000000abc", Hostname: "compute-07", State: "lost", StateSince: testNow.Add(-5 * time.Hour),
 			Profile: "compute", MACs: []string{"52:54:00:00:00:07"},
 			FirstSeen: testNow.Add(-40 * 24 * time.Hour), LastSeen: testNow.Add(-5*time.Hour - 30*time.Minute),
+			Conditions: conds("Unknown", "False"),
 		}),
 		k(v1alpha1.Node{
 			ID: "n0000000000000000000000de", Hostname: "compute-02", State: "decommissioned", StateSince: testNow.Add(-9 * 24 * time.Hour),
 			Profile: "compute", FirstSeen: testNow.Add(-400 * 24 * time.Hour),
+		}),
+		k(v1alpha1.Node{
+			ID: "n0000000000000000000000f3", Hostname: "worker-03", State: "provisioning", StateSince: testNow.Add(-4 * time.Minute),
+			Profile: "compute", MACs: []string{"52:54:00:00:00:f3"},
+			FirstSeen: testNow.Add(-6 * time.Minute), LastSeen: testNow.Add(-5 * time.Second),
+			Conditions: []v1alpha1.NodeCondition{
+				cond(v1alpha1.ConditionAgentReady, "True", "ConfigurationApplied", "the agent reported its configuration applied"),
+				cond(v1alpha1.ConditionKubeReady, "False", "NodeNotReady", "Kubernetes Node worker-03 is missing or not Ready (kubectl describe node worker-03)"),
+			},
 		}),
 	}
 }
@@ -146,7 +178,7 @@ func TestNodesListFiltersByStateAndLabel(t *testing.T) {
 		f    nodesListFlags
 		want []string
 	}{
-		{"every node, named ones first by name", nodesListFlags{}, []string{"compute-02", "compute-07", "gpu-01", "n6227c08b186df43361f40f74"}},
+		{"every node, named ones first by name", nodesListFlags{}, []string{"compute-02", "compute-07", "gpu-01", "worker-03", "n6227c08b186df43361f40f74"}},
 		{"by state", nodesListFlags{state: "pending"}, []string{"n6227c08b186df43361f40f74"}},
 		{"by label", nodesListFlags{selector: []string{"rack=b4"}}, []string{"gpu-01"}},
 		{"by two labels, both needed", nodesListFlags{selector: []string{"rack=b4", "corral.io/pool=inference"}}, nil},
@@ -195,6 +227,8 @@ func TestNodesShowFormats(t *testing.T) {
 		{"pending-vm", vm, nil, outputTable},
 		{"without-inventory-many-events", many, manyEvents, outputTable},
 		{"pending-vm", vm, nil, outputYAML},
+		{"waiting-for-kubernetes", testNodes()[4], nil, outputTable},
+		{"waiting-for-kubernetes", testNodes()[4], nil, outputJSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"."+tt.format, func(t *testing.T) {
@@ -222,6 +256,34 @@ func TestNodesEventsFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "nodes/events."+format, out.Bytes())
+		})
+	}
+}
+
+func TestNodesWaitingFor(t *testing.T) {
+	tests := []struct {
+		name  string
+		state string
+		conds []v1alpha1.NodeCondition
+		want  string
+	}{
+		{"pending waits for an operator", "pending", conds("False", "False"), "approval"},
+		{"discovered too", "discovered", nil, "approval"},
+		{"approved, with a cluster: both", "approved", conds("False", "False"), "agent, kubernetes node"},
+		{"approved, without a cluster", "approved", conds("False", "False")[:1], "agent"},
+		{"provisioning, agent done", "provisioning", conds("True", "False"), "kubernetes node"},
+		{"provisioning, Node ready first", "provisioning", conds("False", "True"), "agent"},
+		{"an unknown condition is named as it is", "provisioning", []v1alpha1.NodeCondition{cond("StorageReady", "False", "", "")}, "StorageReady"},
+		{"an older controller sends no conditions", "provisioning", nil, ""},
+		{"lost waits for a heartbeat", "lost", conds("Unknown", "True"), "heartbeat"},
+		{"ready waits for nothing", "ready", conds("True", "True"), ""},
+		{"decommissioned waits for nothing", "decommissioned", conds("False", "False"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := waitingFor(v1alpha1.Node{State: tt.state, Conditions: tt.conds}); got != tt.want {
+				t.Errorf("waitingFor = %q, want %q", got, tt.want)
+			}
 		})
 	}
 }

@@ -28,12 +28,22 @@ func newNodesListCmd(dial dialFunc) *cobra.Command {
 		Long: `List every node the controller knows, sorted by hostname (nodes without one
 last, by id).
 
+WAITING FOR says what keeps a node from being ready: "approval" (pending:
+` + "`corral nodes approve`" + `), "heartbeat" (lost), or for an approved or
+provisioning node "agent" (it has not booted, fetched its configuration or
+reported it applied: ` + "`corral nodes logs`" + ` shows its boot) and, when the
+controller reconciles Kubernetes (kube.kubeconfig), "kubernetes node" (its
+Kubernetes Node, named after the hostname, is missing or not Ready:
+` + "`kubectl describe node NAME`" + `). ` + "`corral nodes show`" + ` prints these conditions
+in full; -o json and -o yaml carry them as "conditions".
+
 PROFILE is the profile in force; a star marks one an operator assigned
 (` + "`corral nodes assign`" + `). MAC is the node's first MAC address, with the number of
 others. AGE is the time since the node first registered, LAST SEEN the time
 since it was last heard from.`,
 		Example: `  corral nodes list
   corral nodes list --state pending
+  corral nodes list --state provisioning   # and what each one waits for
   corral nodes list -l rack=b4 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

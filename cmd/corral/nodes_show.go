@@ -21,6 +21,12 @@ func newNodesShowCmd(dial dialFunc) *cobra.Command {
 		Long: `Show one node: state, profile, labels and MACs; a summary of the hardware
 it reported (system, CPU, memory, disks, GPUs, NICs); and its latest events.
 
+"Waits for" and Conditions say what keeps a node that is not ready from
+being ready. AgentReady: its agent reported its configuration applied (Unknown
+when the node is lost). KubeReady, only when the controller reconciles
+Kubernetes (kube.kubeconfig): its Kubernetes Node, named after the hostname,
+is Ready. A node is ready when both are True.
+
 -o json and -o yaml print the Node document with the full inventory as the
 agent reported it (see docs/inventory.md), without the events.`,
 		Example: `  corral nodes show gpu-07
