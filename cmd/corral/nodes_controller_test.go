@@ -97,6 +97,17 @@ func TestNodesCLIWithTheRealController(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(list.Items) != 1 || list.Items[0].ID != inv.Identity.NodeID || list.Items[0].State != "approved" {
-		t.Errorf("nodes after approval: %+v, want %s approved", list.Items, inv.Identity.NodeID)
+		t.Fatalf("nodes after approval: %+v, want %s approved", list.Items, inv.Identity.NodeID)
+	}
+	// Without kube.kubeconfig only the agent matters: one condition.
+	var conds []string
+	for _, c := range list.Items[0].Conditions {
+		conds = append(conds, c.Type+"="+c.Status+"/"+c.Reason)
+	}
+	if want := "AgentReady=False/ConfigurationNotFetched"; strings.Join(conds, " ") != want {
+		t.Errorf("conditions of the approved node: %q, want %q", conds, want)
+	}
+	if out, err := corral("nodes", "list"); err != nil || !strings.Contains(out, "approved  agent") {
+		t.Errorf("nodes list: %v; want the approved node waiting for its agent", err)
 	}
 }
