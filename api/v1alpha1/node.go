@@ -82,7 +82,9 @@ type NodeCondition struct {
 	// Status is True, False or Unknown (e.g. the agent of a lost node).
 	Status string `json:"status"`
 	// LastTransitionTime is when Status last changed, if the controller
-	// knows it (nil otherwise; the registry does not record it yet).
+	// knows it: GET PathNode sets it for KubeReady when the node's current
+	// state was entered because of its Kubernetes Node; nil otherwise (the
+	// registry does not record when the flags change).
 	LastTransitionTime *time.Time `json:"lastTransitionTime,omitempty"`
 	// Reason is one CamelCase word for programs; Message a sentence for
 	// people.

@@ -371,7 +371,16 @@ func TestNodesShowWhatANodeWaitsFor(t *testing.T) {
 		}
 	})
 
+	t.Run("a Node that turns NotReady: since when and why", func(t *testing.T) {
+		if n, err := ctl.Registry.SetKubeReady(ready.ID, false, "kubernetes node build-01 Ready=False (KubeletNotReady)"); err != nil || n.State != registry.Provisioning {
+			t.Fatalf("NotReady: %s, %v; want provisioning", n.State, err)
+		}
+		out := nodes("show", "build-01")
+		wantContains(t, out, "Waits for:   kubernetes node", "TYPE        STATUS  SINCE  REASON", "KubeReady   False   0s     NodeNotReady",
+			"; reported: kubernetes node build-01 Ready=False (KubeletNotReady)")
+	})
+
 	t.Run("-o yaml carries them", func(t *testing.T) {
-		wantContains(t, nodes("list", "-o", "yaml"), "conditions:\n", "type: KubeReady\n", "status: \"True\"\n", "reason: NodeReady\n")
+		wantContains(t, nodes("list", "-o", "yaml"), "conditions:\n", "type: KubeReady\n", "status: \"True\"\n", "reason: NodeNotReady\n")
 	})
 }

@@ -25,7 +25,9 @@ it reported (system, CPU, memory, disks, GPUs, NICs); and its latest events.
 being ready. AgentReady: its agent reported its configuration applied (Unknown
 when the node is lost). KubeReady, only when the controller reconciles
 Kubernetes (kube.kubeconfig): its Kubernetes Node, named after the hostname,
-is Ready. A node is ready when both are True.
+is Ready. A node is ready when both are True. SINCE shows when the controller
+knows when a condition changed (KubeReady, when the node's Kubernetes Node
+moved it; the message then ends with what the cluster reported).
 
 -o json and -o yaml print the Node document with the full inventory as the
 agent reported it (see docs/inventory.md), without the events.`,

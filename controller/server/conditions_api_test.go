@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/registry"
@@ -16,6 +18,7 @@ import (
 func TestConditionsThroughTheAPI(t *testing.T) {
 	c := servertest.Start(t, servertest.Options{KubeReadiness: true})
 	op := admin(t, c)
+	var last v1alpha1.Node
 	statuses := func() map[string]string {
 		t.Helper()
 		n, err := op.Node(ctx, "node-k")
@@ -26,9 +29,11 @@ func TestConditionsThroughTheAPI(t *testing.T) {
 		if err != nil || len(list) != 1 {
 			t.Fatalf("list: %v %v", list, err)
 		}
-		if diff := cmp.Diff(n.Conditions, list[0].Conditions); diff != "" {
+		// Only show looks into the events for the transition time.
+		if diff := cmp.Diff(n.Conditions, list[0].Conditions, cmpopts.IgnoreFields(v1alpha1.NodeCondition{}, "LastTransitionTime", "Message")); diff != "" {
 			t.Errorf("list and show disagree (-show +list):\n%s", diff)
 		}
+		last = n
 		got := map[string]string{"state": n.State}
 		for _, c := range n.Conditions {
 			got[c.Type] = c.Status
@@ -73,6 +78,9 @@ func TestConditionsThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("Node NotReady", "provisioning", "True", "False")
+	if k := last.Conditions[1]; k.LastTransitionTime == nil || !k.LastTransitionTime.Equal(last.StateSince) || !strings.HasSuffix(k.Message, "; reported: kubelet stopped posting node status") {
+		t.Errorf("KubeReady after the Node turned NotReady: %+v; want the time it moved the node and the reconciler's reason", k)
+	}
 }
 
 // TestNoKubeConditionWithoutACluster checks that a controller without

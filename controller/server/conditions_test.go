@@ -40,7 +40,7 @@ func TestConditionsFromTheRegistry(t *testing.T) {
 			var short []st
 			for _, c := range got {
 				short = append(short, st{c.Status, c.Reason})
-				if c.Message == "" || c.LastTransitionTime != nil {
+				if c.Message == "" || c.LastTransitionTime != nil { // view alone never knows the time
 					t.Errorf("%s: message %q, transition time %v; want a message and no time", c.Type, c.Message, c.LastTransitionTime)
 				}
 			}
@@ -68,4 +68,66 @@ func TestLostNodeSaysWhenItWasLastHeardFrom(t *testing.T) {
 	if want := "no heartbeat since 2026-11-22T06:00:00Z; is the machine up?"; c.Message != want {
 		t.Errorf("message %q, want %q", c.Message, want)
 	}
+}
+
+// TestKubeTransitionFromTheEvents checks that KubeReady gets a transition
+// time and the reconciler's reason only when the node's current state was
+// entered because of its Kubernetes Node.
+func TestKubeTransitionFromTheEvents(t *testing.T) {
+	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	ev := func(min int, to, reason string) registry.Event {
+		return registry.Event{Type: "state", Time: at.Add(time.Duration(min) * time.Minute), To: to, Reason: reason}
+	}
+	notReady := registry.ReasonKubernetes + "kubernetes node n1 Ready=False (KubeletNotReady)"
+	tests := []struct {
+		name     string
+		n        registry.Node
+		evs      []registry.Event
+		wantTime bool
+		wantMsg  string
+	}{
+		{"back to provisioning because the Node turned NotReady",
+			registry.Node{State: registry.Provisioning, StateSince: at.Add(5 * time.Minute), Hostname: "n1", AgentReady: true},
+			[]registry.Event{ev(1, "provisioning", "configuration fetched"), ev(2, "ready", notReady), ev(5, "provisioning", notReady), {Type: "labels", Time: at.Add(6 * time.Minute)}},
+			true, "Kubernetes Node n1 is missing or not Ready (kubectl describe node n1); reported: kubernetes node n1 Ready=False (KubeletNotReady)"},
+		{"ready because the Node became Ready",
+			registry.Node{State: registry.Ready, StateSince: at.Add(2 * time.Minute), Hostname: "n1", AgentReady: true, KubeReady: true},
+			[]registry.Event{ev(1, "provisioning", "configuration fetched"), ev(2, "ready", registry.ReasonKubernetes+"kubernetes node n1 Ready=True (KubeletReady)")},
+			true, "Kubernetes Node n1 is Ready; reported: kubernetes node n1 Ready=True (KubeletReady)"},
+		{"ready because the agent reported last: the Node's time is unknown",
+			registry.Node{State: registry.Ready, StateSince: at.Add(2 * time.Minute), Hostname: "n1", AgentReady: true, KubeReady: true},
+			[]registry.Event{ev(1, "provisioning", "configuration fetched"), ev(2, "ready", "agent reported ready")},
+			false, "Kubernetes Node n1 is Ready"},
+		{"an older kubernetes event does not describe the current state",
+			registry.Node{State: registry.Provisioning, StateSince: at.Add(9 * time.Minute), Hostname: "n1"},
+			[]registry.Event{ev(5, "provisioning", notReady), ev(8, "lost", "no heartbeat"), ev(9, "provisioning", "configuration fetched")},
+			false, "Kubernetes Node n1 is missing or not Ready (kubectl describe node n1)"},
+		{"no events", registry.Node{State: registry.Approved, Hostname: "n1"}, nil, false, "Kubernetes Node n1 is missing or not Ready (kubectl describe node n1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := view(tt.n, false, true)
+			kubeTransition(&v, tt.n, tt.evs)
+			c := v.Conditions[1]
+			if got := c.LastTransitionTime != nil; got != tt.wantTime {
+				t.Errorf("transition time %v, want one: %v", c.LastTransitionTime, tt.wantTime)
+			} else if got && !c.LastTransitionTime.Equal(tt.n.StateSince) {
+				t.Errorf("transition time %v, want %v", c.LastTransitionTime, tt.n.StateSince)
+			}
+			if c.Message != tt.wantMsg {
+				t.Errorf("message %q, want %q", c.Message, tt.wantMsg)
+			}
+			if v.Conditions[0].LastTransitionTime != nil {
+				t.Errorf("AgentReady got a transition time")
+			}
+		})
+	}
+	t.Run("without a cluster nothing changes", func(t *testing.T) {
+		n := registry.Node{State: registry.Ready, StateSince: at}
+		v := view(n, false, false)
+		kubeTransition(&v, n, []registry.Event{ev(0, "ready", notReady)})
+		if len(v.Conditions) != 1 || v.Conditions[0].LastTransitionTime != nil {
+			t.Errorf("conditions %+v", v.Conditions)
+		}
+	})
 }

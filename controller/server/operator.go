@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,9 +34,9 @@ func view(n registry.Node, withInventory, kube bool) v1alpha1.Node {
 
 // conditions turns the registry's AgentReady and KubeReady into the
 // Node's conditions. The registry keeps neither when they changed nor why
-// a Node is not Ready (that reason is in the node's events when it moved
-// the node), so LastTransitionTime stays empty and the reasons are derived
-// from the state.
+// a Node is not Ready (that is in the node's events when it moved the
+// node: kubeTransition adds it for GET of one node), so the reasons are
+// derived from the state.
 func conditions(n registry.Node, kube bool) []v1alpha1.NodeCondition {
 	agent := v1alpha1.NodeCondition{Type: v1alpha1.ConditionAgentReady, Status: v1alpha1.ConditionFalse}
 	switch {
@@ -92,7 +93,42 @@ func (a *API) getNode(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.view(n, true), nil
+	v := a.view(n, true)
+	if a.o.KubeReadiness {
+		evs, err := a.o.Registry.Events(n.ID)
+		if err != nil {
+			return nil, err
+		}
+		kubeTransition(&v, n, evs)
+	}
+	return v, nil
+}
+
+// kubeTransition completes the KubeReady condition when the node's current
+// state was entered because of its Kubernetes Node (an event whose reason
+// starts with registry.ReasonKubernetes, at StateSince): KubeReady changed
+// then, and has not since (any change would have moved the node again), so
+// that is its transition time, and the event's reason says why.
+func kubeTransition(v *v1alpha1.Node, n registry.Node, evs []registry.Event) {
+	i := slices.IndexFunc(v.Conditions, func(c v1alpha1.NodeCondition) bool { return c.Type == v1alpha1.ConditionKubeReady })
+	if i < 0 {
+		return
+	}
+	for _, e := range slices.Backward(evs) {
+		if e.Type != "state" {
+			continue
+		}
+		if e.To != string(n.State) || !e.Time.Equal(n.StateSince) || !strings.HasPrefix(e.Reason, registry.ReasonKubernetes) {
+			return
+		}
+		c := &v.Conditions[i]
+		t := e.Time
+		c.LastTransitionTime = &t
+		if why := strings.TrimPrefix(e.Reason, registry.ReasonKubernetes); why != "" {
+			c.Message += "; reported: " + why
+		}
+		return
+	}
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request) (any, error) {
