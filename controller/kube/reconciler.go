@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,8 +59,11 @@ type Desired interface {
 	Machines() ([]Machine, error)
 }
 
-// Sink receives a machine's Node readiness when it changes: ready is the
-// Node's Ready condition (false also when the Node does not exist).
+// Sink receives a machine's Node readiness when it or its reason changes:
+// ready is the Node's Ready condition (false also when the Node does not
+// exist); reason is "Reason: message" with Reason one CamelCase word: the
+// Ready condition's own reason (e.g. KubeletNotReady: <its message>),
+// NodeMissing, or NoReadyCondition.
 type Sink interface {
 	NodeReady(id string, ready bool, reason string)
 }
@@ -97,6 +101,7 @@ type Reconciler struct {
 type readyState struct {
 	id    string
 	ready bool
+	why   string
 }
 
 // New returns a reconciler; Run starts it.
@@ -307,7 +312,7 @@ func (r *Reconciler) reconcile(ctx context.Context, name string) error {
 	r.mu.Unlock()
 	node, err := r.nodes.Get(name)
 	if apierrors.IsNotFound(err) {
-		r.report(name, want, false, "no Kubernetes node "+name)
+		r.report(name, want, false, "NodeMissing: no Kubernetes node "+name)
 		return nil
 	}
 	if err != nil {
@@ -345,12 +350,12 @@ func (r *Reconciler) report(name string, want *Machine, ready bool, why string) 
 	var id string
 	if want != nil {
 		id = want.ID
-		r.ready[name] = readyState{id: id, ready: ready}
+		r.ready[name] = readyState{id: id, ready: ready, why: why}
 	} else {
 		delete(r.ready, name)
 	}
 	r.mu.Unlock()
-	if id == "" || (had && old.id == id && old.ready == ready) {
+	if id == "" || (had && old.id == id && old.ready == ready && old.why == why) {
 		return
 	}
 	r.sink.NodeReady(id, ready, why)
@@ -360,12 +365,20 @@ func (r *Reconciler) report(name string, want *Machine, ready bool, why string) 
 func nodeReady(n *corev1.Node) (bool, string) {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
-			why := "kubernetes node " + n.Name + " Ready=" + string(c.Status)
-			if c.Reason != "" {
-				why += " (" + c.Reason + ")"
+			ready := c.Status == corev1.ConditionTrue
+			reason := c.Reason
+			if reason == "" || strings.ContainsAny(reason, " :") {
+				reason = "NodeNotReady"
+				if ready {
+					reason = "NodeReady"
+				}
 			}
-			return c.Status == corev1.ConditionTrue, why
+			msg := c.Message
+			if msg == "" {
+				msg = "kubernetes node " + n.Name + " Ready=" + string(c.Status)
+			}
+			return ready, reason + ": " + msg
 		}
 	}
-	return false, "kubernetes node " + n.Name + " has no Ready condition yet"
+	return false, "NoReadyCondition: kubernetes node " + n.Name + " has no Ready condition yet"
 }

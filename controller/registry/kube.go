@@ -18,11 +18,20 @@ const ReasonKubernetes = "kubernetes: "
 // agent's report alone makes a node ready, as before.
 func (s *Store) RequireKubeReady() { s.kubeGate.Store(true) }
 
-// SetKubeReady records the readiness of node id's Kubernetes Node, and moves
-// the node between provisioning and ready when RequireKubeReady is on.
+// SetKubeReady records the readiness of node id's Kubernetes Node, with
+// why (best as "Reason: message", e.g. "KubeletNotReady: container runtime
+// is down" or "NodeMissing: no Kubernetes node w1"; any other text is kept
+// as the message of NodeReady or NodeNotReady), and moves the node between
+// provisioning and ready when RequireKubeReady is on. KubeReadySince moves
+// only when ready changes; the reason follows every call.
 func (s *Store) SetKubeReady(id string, ready bool, reason string) (Node, error) {
 	return s.update(id, func(tx *bolt.Tx, n *Node) error {
+		now, agentBefore := s.now(), n.agentStatus()
+		if n.KubeReady != ready || n.KubeReadySince.IsZero() {
+			n.KubeReadySince = now
+		}
 		n.KubeReady = ready
+		n.KubeReadyReason = kubeReason(ready, reason)
 		if !s.kubeGate.Load() {
 			return nil
 		}
@@ -37,7 +46,10 @@ func (s *Store) SetKubeReady(id string, ready bool, reason string) (Node, error)
 			return nil
 		}
 		from := n.State
-		n.State, n.StateSince = to, s.now()
+		n.State, n.StateSince = to, now
+		if n.agentStatus() != agentBefore { // a ready record written before AgentReady existed
+			n.noteAgent(agentBefore, agentReason(to, ""), n.StateSince)
+		}
 		if !strings.HasPrefix(reason, ReasonKubernetes) {
 			reason = ReasonKubernetes + reason
 		}

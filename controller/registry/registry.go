@@ -96,6 +96,17 @@ type Node struct {
 	// only with RequireKubeReady (see kube.go).
 	AgentReady bool `json:"agentReady,omitempty"`
 	KubeReady  bool `json:"kubeReady,omitempty"`
+	// AgentReadySince and KubeReadySince are when each flag's condition
+	// last changed status (for AgentReady, lost counts as a status of its
+	// own: Unknown); AgentReadyReason and KubeReadyReason say why, as
+	// "Reason" or "Reason: message" (see SplitReason), and follow every
+	// report even when the status stays. Records written before these
+	// fields existed decode with them zero; they are filled at the next
+	// change (see conditions.go).
+	AgentReadySince  time.Time `json:"agentReadySince,omitzero"`
+	AgentReadyReason string    `json:"agentReadyReason,omitempty"`
+	KubeReadySince   time.Time `json:"kubeReadySince,omitzero"`
+	KubeReadyReason  string    `json:"kubeReadyReason,omitempty"`
 }
 
 // Event is one entry of a node's history.
@@ -226,7 +237,9 @@ func (s *Store) Register(inv *v1alpha1.Inventory) (n Node, created bool, err err
 		}
 		if !ok {
 			created = true
-			n = Node{ID: id, State: Discovered, StateSince: now, FirstSeen: now}
+			n = Node{ID: id, State: Discovered, StateSince: now, FirstSeen: now,
+				AgentReadySince: now, AgentReadyReason: ReasonNotApproved + ": registered",
+				KubeReadySince: now, KubeReadyReason: ReasonNotSeenYet}
 			if err := s.event(tx, Event{Node: id, Time: now, Type: "registered", To: string(Discovered)}); err != nil {
 				return err
 			}
@@ -255,12 +268,16 @@ func (s *Store) Transition(id string, to State, reason string) (Node, error) {
 		if !CanTransition(n.State, to) {
 			return fmt.Errorf("%w: %s is %s, cannot become %s", ErrTransition, id, n.State, to)
 		}
+		now := s.now()
+		before := n.agentStatus()
 		n.AgentReady = to == Ready
 		if to == Ready && s.kubeHolds(n) {
+			n.noteAgent(before, agentReason(to, reason), now)
 			return nil // ready once its Kubernetes Node is (SetKubeReady)
 		}
 		from := n.State
-		n.State, n.StateSince = to, s.now()
+		n.State, n.StateSince = to, now
+		n.noteAgent(before, agentReason(to, reason), now)
 		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: "state", From: string(from), To: string(to), Reason: reason})
 	})
 }
@@ -287,7 +304,9 @@ func (s *Store) Seen(id string) (Node, error) {
 			if s.kubeHolds(n) {
 				to = Provisioning
 			}
+			before := n.agentStatus()
 			n.State, n.StateSince = to, n.LastSeen
+			n.noteAgent(before, ReasonHeartbeatResumed+": heard from again", n.LastSeen)
 			return s.event(tx, Event{Node: id, Time: n.LastSeen, Type: "state", From: string(Lost), To: string(to), Reason: "heard from again"})
 		}
 		return nil
@@ -315,8 +334,10 @@ func (s *Store) MarkLost(after time.Duration) ([]string, error) {
 			return err
 		}
 		for _, n := range stale {
+			before := n.agentStatus()
 			n.State, n.StateSince = Lost, now
 			reason := fmt.Sprintf("no heartbeat for %s (last %s)", now.Sub(n.LastSeen).Round(time.Second), n.LastSeen.Format(time.RFC3339))
+			n.noteAgent(before, ReasonHeartbeatMissed+": "+reason, now)
 			if err := s.event(tx, Event{Node: n.ID, Time: now, Type: "state", From: string(Ready), To: string(Lost), Reason: reason}); err != nil {
 				return err
 			}

@@ -32,48 +32,99 @@ func view(n registry.Node, withInventory, kube bool) v1alpha1.Node {
 	return v
 }
 
-// conditions turns the registry's AgentReady and KubeReady into the
-// Node's conditions. The registry keeps neither when they changed nor why
-// a Node is not Ready (that is in the node's events when it moved the
-// node: kubeTransition adds it for GET of one node), so the reasons are
-// derived from the state.
+// conditions turns the registry's AgentReady and KubeReady, with when
+// each last changed and why (AgentReadySince/Reason, KubeReadySince/Reason),
+// into the Node's conditions. Records written before the registry kept
+// those have reasons derived from the state and no transition time (for
+// KubeReady, GET of one node may find it in the events: kubeTransition).
 func conditions(n registry.Node, kube bool) []v1alpha1.NodeCondition {
+	agent := agentCondition(n)
+	if !kube {
+		return []v1alpha1.NodeCondition{agent}
+	}
+	return []v1alpha1.NodeCondition{agent, kubeCondition(n)}
+}
+
+// agentStatus of each recorded AgentReady reason.
+var agentStatus = map[string]string{
+	registry.ReasonNotApproved:             v1alpha1.ConditionFalse,
+	registry.ReasonConfigurationNotFetched: v1alpha1.ConditionFalse,
+	registry.ReasonApplying:                v1alpha1.ConditionFalse,
+	registry.ReasonDecommissioned:          v1alpha1.ConditionFalse,
+	registry.ReasonConfigurationApplied:    v1alpha1.ConditionTrue,
+	registry.ReasonHeartbeatResumed:        v1alpha1.ConditionTrue,
+	registry.ReasonHeartbeatMissed:         v1alpha1.ConditionUnknown,
+}
+
+func agentCondition(n registry.Node) v1alpha1.NodeCondition {
 	agent := v1alpha1.NodeCondition{Type: v1alpha1.ConditionAgentReady, Status: v1alpha1.ConditionFalse}
 	switch {
 	case n.State == registry.Lost:
-		agent.Status, agent.Reason = v1alpha1.ConditionUnknown, "HeartbeatMissed"
+		agent.Status, agent.Reason = v1alpha1.ConditionUnknown, registry.ReasonHeartbeatMissed
 		agent.Message = "no heartbeat since " + n.LastSeen.UTC().Format(time.RFC3339) + "; is the machine up?"
 	case n.State == registry.Ready || n.AgentReady:
 		// Ready always includes the agent's report (records written before
 		// AgentReady existed lack the flag).
-		agent.Status, agent.Reason = v1alpha1.ConditionTrue, "ConfigurationApplied"
+		agent.Status, agent.Reason = v1alpha1.ConditionTrue, registry.ReasonConfigurationApplied
 		agent.Message = "the agent reported its configuration applied"
 	case n.State == registry.Discovered || n.State == registry.Pending:
-		agent.Reason, agent.Message = "NotApproved", "the node waits for an operator's approval (corral nodes approve)"
+		agent.Reason, agent.Message = registry.ReasonNotApproved, "the node waits for an operator's approval (corral nodes approve)"
 	case n.State == registry.Approved:
-		agent.Reason, agent.Message = "ConfigurationNotFetched", "approved; the machine has not fetched its configuration yet (is it booting? corral nodes logs shows its boot)"
+		agent.Reason, agent.Message = registry.ReasonConfigurationNotFetched, "approved; the machine has not fetched its configuration yet (is it booting? corral nodes logs shows its boot)"
 	case n.State == registry.Provisioning:
-		agent.Reason, agent.Message = "Applying", "the agent fetched its configuration and has not reported it applied yet (corral nodes logs shows its boot)"
+		agent.Reason, agent.Message = registry.ReasonApplying, "the agent fetched its configuration and has not reported it applied yet (corral nodes logs shows its boot)"
 	default: // decommissioned
-		agent.Reason, agent.Message = "Decommissioned", "the node is decommissioned"
+		agent.Reason, agent.Message = registry.ReasonDecommissioned, "the node is decommissioned"
 	}
-	if !kube {
-		return []v1alpha1.NodeCondition{agent}
+	reason, msg := registry.SplitReason(n.AgentReadyReason)
+	if n.AgentReadySince.IsZero() || agentStatus[reason] != agent.Status {
+		return agent // written before the registry kept them, or by another version
 	}
+	t := n.AgentReadySince
+	agent.LastTransitionTime = &t
+	if reason == registry.ReasonHeartbeatResumed {
+		agent.Reason, agent.Message = reason, "the agent is heard from again after missing its heartbeats"
+	}
+	if msg != "" && reason != registry.ReasonHeartbeatMissed { // HeartbeatMissed's message says it already
+		agent.Message += "; " + msg
+	}
+	return agent
+}
+
+func kubeCondition(n registry.Node) v1alpha1.NodeCondition {
 	k := v1alpha1.NodeCondition{Type: v1alpha1.ConditionKubeReady, Status: v1alpha1.ConditionFalse}
-	name := n.Hostname
-	switch {
-	case n.KubeReady:
-		k.Status, k.Reason, k.Message = v1alpha1.ConditionTrue, "NodeReady", "Kubernetes Node "+name+" is Ready"
-	case n.State == registry.Decommissioned:
-		k.Reason, k.Message = "Decommissioned", "the node is decommissioned; its Kubernetes Node is deleted"
-	case name == "" || n.State == registry.Discovered || n.State == registry.Pending:
-		k.Reason, k.Message = "NotJoined", "the node joins Kubernetes after approval"
-	default:
-		k.Reason = "NodeNotReady"
-		k.Message = "Kubernetes Node " + name + " is missing or not Ready (kubectl describe node " + name + ")"
+	if !n.KubeReadySince.IsZero() {
+		t := n.KubeReadySince
+		k.LastTransitionTime = &t
 	}
-	return []v1alpha1.NodeCondition{agent, k}
+	name := n.Hostname
+	reason, msg := registry.SplitReason(n.KubeReadyReason)
+	if n.KubeReady {
+		k.Status, k.Reason, k.Message = v1alpha1.ConditionTrue, registry.ReasonNodeReady, "Kubernetes Node "+name+" is Ready"
+	} else {
+		switch {
+		case n.State == registry.Decommissioned:
+			k.Reason, k.Message = "Decommissioned", "the node is decommissioned; its Kubernetes Node is deleted"
+			return k
+		case name == "" || n.State == registry.Discovered || n.State == registry.Pending:
+			k.Reason, k.Message = "NotJoined", "the node joins Kubernetes after approval"
+			return k
+		case reason == registry.ReasonNotSeenYet:
+			k.Reason, k.Message = reason, "the controller has not seen Kubernetes Node "+name+" yet (it watches the cluster of kube.kubeconfig)"
+			return k
+		case reason == "NodeMissing":
+			k.Reason, k.Message = reason, "Kubernetes Node "+name+" does not exist: the machine has not joined the cluster yet, or was removed from it (corral nodes logs shows its boot)"
+			return k
+		}
+		k.Reason, k.Message = registry.ReasonNodeNotReady, "Kubernetes Node "+name+" is missing or not Ready (kubectl describe node "+name+")"
+	}
+	if reason != "" {
+		k.Reason = reason // the Node's Ready condition's own, e.g. KubeletNotReady
+	}
+	if msg != "" {
+		k.Message += "; reported: " + msg
+	}
+	return k
 }
 
 func (a *API) listNodes(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -94,7 +145,7 @@ func (a *API) getNode(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	v := a.view(n, true)
-	if a.o.KubeReadiness {
+	if a.o.KubeReadiness && n.KubeReadySince.IsZero() { // a record written before the registry kept it
 		evs, err := a.o.Registry.Events(n.ID)
 		if err != nil {
 			return nil, err
