@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/registry"
@@ -29,9 +28,15 @@ func TestConditionsThroughTheAPI(t *testing.T) {
 		if err != nil || len(list) != 1 {
 			t.Fatalf("list: %v %v", list, err)
 		}
-		// Only show looks into the events for the transition time.
-		if diff := cmp.Diff(n.Conditions, list[0].Conditions, cmpopts.IgnoreFields(v1alpha1.NodeCondition{}, "LastTransitionTime", "Message")); diff != "" {
+		// The registry records when each flag changed: list and show agree,
+		// and every condition has its time.
+		if diff := cmp.Diff(n.Conditions, list[0].Conditions); diff != "" {
 			t.Errorf("list and show disagree (-show +list):\n%s", diff)
+		}
+		for _, c := range n.Conditions {
+			if c.LastTransitionTime == nil || c.LastTransitionTime.IsZero() {
+				t.Errorf("%s has no lastTransitionTime: %+v", c.Type, c)
+			}
 		}
 		last = n
 		got := map[string]string{"state": n.State}
@@ -74,12 +79,15 @@ func TestConditionsThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("both", "ready", "True", "True")
-	if _, err := c.Registry.SetKubeReady("node-k", false, "kubelet stopped posting node status"); err != nil {
+	if _, err := c.Registry.SetKubeReady("node-k", false, "NodeStatusUnknown: Kubelet stopped posting node status."); err != nil {
 		t.Fatal(err)
 	}
 	want("Node NotReady", "provisioning", "True", "False")
-	if k := last.Conditions[1]; k.LastTransitionTime == nil || !k.LastTransitionTime.Equal(last.StateSince) || !strings.HasSuffix(k.Message, "; reported: kubelet stopped posting node status") {
+	if k := last.Conditions[1]; k.LastTransitionTime == nil || !k.LastTransitionTime.Equal(last.StateSince) || k.Reason != "NodeStatusUnknown" || !strings.HasSuffix(k.Message, "; reported: Kubelet stopped posting node status.") {
 		t.Errorf("KubeReady after the Node turned NotReady: %+v; want the time it moved the node and the reconciler's reason", k)
+	}
+	if a := last.Conditions[0]; a.Reason != "ConfigurationApplied" || a.LastTransitionTime.Equal(last.StateSince) {
+		t.Errorf("AgentReady after the Node turned NotReady: %+v; want ConfigurationApplied since the agent's report, before %v", a, last.StateSince)
 	}
 }
 

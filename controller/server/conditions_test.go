@@ -40,7 +40,7 @@ func TestConditionsFromTheRegistry(t *testing.T) {
 			var short []st
 			for _, c := range got {
 				short = append(short, st{c.Status, c.Reason})
-				if c.Message == "" || c.LastTransitionTime != nil { // view alone never knows the time
+				if c.Message == "" || c.LastTransitionTime != nil { // records without the flags' times
 					t.Errorf("%s: message %q, transition time %v; want a message and no time", c.Type, c.Message, c.LastTransitionTime)
 				}
 			}
@@ -57,6 +57,81 @@ func TestConditionsFromTheRegistry(t *testing.T) {
 			}
 			if diff := cmp.Diff(v1alpha1.ConditionTypes[:len(got)], types); diff != "" {
 				t.Errorf("types (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestConditionsFromRecordedTransitions checks that the registry's record
+// of when each flag changed and why gives every condition its
+// lastTransitionTime and its exact reason.
+func TestConditionsFromRecordedTransitions(t *testing.T) {
+	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
+	agentAt, kubeAt := at.Add(time.Minute), at.Add(2*time.Minute)
+	rec := func(n registry.Node, agentWhy, kubeWhy string) registry.Node {
+		n.Hostname = "w1"
+		n.AgentReadySince, n.AgentReadyReason = agentAt, agentWhy
+		n.KubeReadySince, n.KubeReadyReason = kubeAt, kubeWhy
+		return n
+	}
+	type cond struct {
+		Status, Reason, Message string
+		Since                   time.Time
+	}
+	tests := []struct {
+		name        string
+		n           registry.Node
+		agent, kube cond
+	}{
+		{"approved, Node never seen",
+			rec(registry.Node{State: registry.Approved}, "ConfigurationNotFetched: approved by an operator", "NotSeenYet"),
+			cond{"False", "ConfigurationNotFetched", "approved; the machine has not fetched its configuration yet (is it booting? corral nodes logs shows its boot); approved by an operator", agentAt},
+			cond{"False", "NotSeenYet", "the controller has not seen Kubernetes Node w1 yet (it watches the cluster of kube.kubeconfig)", kubeAt}},
+		{"provisioning, Node missing",
+			rec(registry.Node{State: registry.Provisioning, AgentReady: true}, "ConfigurationApplied: reported ready", "NodeMissing: no Kubernetes node w1"),
+			cond{"True", "ConfigurationApplied", "the agent reported its configuration applied; reported ready", agentAt},
+			cond{"False", "NodeMissing", "Kubernetes Node w1 does not exist: the machine has not joined the cluster yet, or was removed from it (corral nodes logs shows its boot)", kubeAt}},
+		{"provisioning, kubelet not ready",
+			rec(registry.Node{State: registry.Provisioning, AgentReady: true}, "ConfigurationApplied", "KubeletNotReady: container runtime network not ready"),
+			cond{"True", "ConfigurationApplied", "the agent reported its configuration applied", agentAt},
+			cond{"False", "KubeletNotReady", "Kubernetes Node w1 is missing or not Ready (kubectl describe node w1); reported: container runtime network not ready", kubeAt}},
+		{"a reason from an older reconciler stays the message",
+			rec(registry.Node{State: registry.Provisioning}, "Applying: fetched its configuration", "NodeNotReady: kubernetes node w1 Ready=False (KubeletNotReady)"),
+			cond{"False", "Applying", "the agent fetched its configuration and has not reported it applied yet (corral nodes logs shows its boot); fetched its configuration", agentAt},
+			cond{"False", "NodeNotReady", "Kubernetes Node w1 is missing or not Ready (kubectl describe node w1); reported: kubernetes node w1 Ready=False (KubeletNotReady)", kubeAt}},
+		{"ready",
+			rec(registry.Node{State: registry.Ready, AgentReady: true, KubeReady: true}, "HeartbeatResumed: heard from again", "KubeletReady: kubelet is posting ready status"),
+			cond{"True", "HeartbeatResumed", "the agent is heard from again after missing its heartbeats; heard from again", agentAt},
+			cond{"True", "KubeletReady", "Kubernetes Node w1 is Ready; reported: kubelet is posting ready status", kubeAt}},
+		{"lost",
+			rec(registry.Node{State: registry.Lost, AgentReady: true, KubeReady: true, LastSeen: at}, "HeartbeatMissed: no heartbeat for 1m0s", "KubeletReady"),
+			cond{"Unknown", "HeartbeatMissed", "no heartbeat since 2026-11-22T07:00:00Z; is the machine up?", agentAt},
+			cond{"True", "KubeletReady", "Kubernetes Node w1 is Ready", kubeAt}},
+		{"decommissioned",
+			rec(registry.Node{State: registry.Decommissioned}, "Decommissioned: decommissioned by an operator", "NodeMissing: no Kubernetes node w1"),
+			cond{"False", "Decommissioned", "the node is decommissioned; decommissioned by an operator", agentAt},
+			cond{"False", "Decommissioned", "the node is decommissioned; its Kubernetes Node is deleted", kubeAt}},
+		{"pending: not joined, since registration",
+			rec(registry.Node{State: registry.Pending}, "NotApproved: registered", "NotSeenYet"),
+			cond{"False", "NotApproved", "the node waits for an operator's approval (corral nodes approve); registered", agentAt},
+			cond{"False", "NotJoined", "the node joins Kubernetes after approval", kubeAt}},
+		{"a recorded reason that contradicts the state is not trusted",
+			rec(registry.Node{State: registry.Ready}, "Applying: fetched its configuration", "NotSeenYet"),
+			cond{"True", "ConfigurationApplied", "the agent reported its configuration applied", time.Time{}},
+			cond{"False", "NotSeenYet", "the controller has not seen Kubernetes Node w1 yet (it watches the cluster of kube.kubeconfig)", kubeAt}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []cond
+			for _, c := range view(tt.n, false, true).Conditions {
+				g := cond{c.Status, c.Reason, c.Message, time.Time{}}
+				if c.LastTransitionTime != nil {
+					g.Since = *c.LastTransitionTime
+				}
+				got = append(got, g)
+			}
+			if diff := cmp.Diff([]cond{tt.agent, tt.kube}, got); diff != "" {
+				t.Errorf("AgentReady, KubeReady (-want +got):\n%s", diff)
 			}
 		})
 	}
