@@ -81,13 +81,17 @@ type NodeCondition struct {
 	Type string `json:"type"`
 	// Status is True, False or Unknown (e.g. the agent of a lost node).
 	Status string `json:"status"`
-	// LastTransitionTime is when Status last changed, if the controller
-	// knows it: GET PathNode sets it for KubeReady when the node's current
-	// state was entered because of its Kubernetes Node; nil otherwise (the
-	// registry does not record when the flags change).
+	// LastTransitionTime is when Status last changed (the registry records
+	// it with each flag). Nil only for a record written by a controller
+	// older than that, until the flag next changes; then GET PathNode sets
+	// it for KubeReady if the node's current state was entered because of
+	// its Kubernetes Node.
 	LastTransitionTime *time.Time `json:"lastTransitionTime,omitempty"`
-	// Reason is one CamelCase word for programs; Message a sentence for
-	// people.
+	// Reason is one CamelCase word for programs: the one recorded at the
+	// last change (for KubeReady, the Node's Ready condition's own reason,
+	// e.g. KubeletNotReady, or NodeMissing, NotSeenYet); Message a sentence
+	// for people, followed by the recorded detail ("; <why the node moved>",
+	// for KubeReady "; reported: <the Node's message>").
 	Reason  string `json:"reason"`
 	Message string `json:"message,omitempty"`
 }
