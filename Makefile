@@ -22,7 +22,7 @@ setup: ## install Debian packages and Go tools the tests need (root)
 testimage: ## build the QEMU test kernel + initramfs into .cache/testimage
 	bash qemu-tests/testimage/build.sh
 
-image: ## build the node image (kernel, initramfs, rootfs.squashfs, manifest) into .cache/image/<version> (root); IMAGE_VERSION=v, K3S_BINARY=path, MIRROR=url
+image: ## build the node image (kernel, initramfs, rootfs.squashfs, manifest) into .cache/image/<version> (root); IMAGE_VERSION=v, K3S_BINARY=path, K3S_AIRGAP_IMAGES=path, MIRROR=url
 	CGO_ENABLED=1 $(GO) build -o bin/corral-agent ./cmd/corral-agent
 	$(GO) build -o bin/corral ./cmd/corral
 	v=$${IMAGE_VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)}; \

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,9 @@ type K3s struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// Reason says why it is not included.
 	Reason string `json:"reason,omitempty"`
+	// AirgapImages says whether the image tarball k3s imports at start
+	// is in the root filesystem (K3S_AIRGAP_IMAGES).
+	AirgapImages *AirgapImages `json:"airgapImages,omitempty"`
 }
 
 // K3sSource says where k3s may come from.
@@ -163,4 +167,59 @@ func download(ctx context.Context, src K3sSource, url, want, dst string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), dst)
+}
+
+// AirgapImagesInRootfs is where the root filesystem keeps the k3s air-gap
+// image tarball; before starting k3s agent, the agent copies what is there
+// into <data-dir>/agent/images (agent/k3s DefaultImagesDir, docs/k3s.md).
+const AirgapImagesInRootfs = "usr/share/corral/k3s"
+
+// airgapExts are the tarball kinds k3s imports; the name in the root
+// filesystem keeps the given file's, so k3s reads it right.
+var airgapExts = []string{".tar.zst", ".tar.gz", ".tar"}
+
+// AirgapImages says whether the root filesystem carries the k3s air-gap
+// image tarball, and why not.
+type AirgapImages struct {
+	Included bool `json:"included"`
+	// Path is the tarball's absolute path in the root filesystem.
+	Path string `json:"path,omitempty"`
+	// SHA256 and Size describe the tarball, when included.
+	SHA256 string `json:"sha256,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	// Reason says why it is not included.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ResolveAirgapImages checks the air-gap tarball given (K3S_AIRGAP_IMAGES):
+// a regular file named .tar.zst, .tar.gz or .tar. It returns where it goes
+// in the root filesystem (relative, "" when none) and what the manifest
+// says. No file given is no error: the image is then built without one.
+func ResolveAirgapImages(path string) (string, AirgapImages, error) {
+	if path == "" {
+		return "", AirgapImages{Reason: "no K3S_AIRGAP_IMAGES given"}, nil
+	}
+	ext := ""
+	for _, e := range airgapExts {
+		if strings.HasSuffix(path, e) {
+			ext = e
+			break
+		}
+	}
+	if ext == "" {
+		return "", AirgapImages{}, fmt.Errorf("K3S_AIRGAP_IMAGES %s: not a .tar.zst, .tar.gz or .tar: give the k3s release's k3s-airgap-images-amd64.tar.zst", path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", AirgapImages{}, fmt.Errorf("K3S_AIRGAP_IMAGES: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", AirgapImages{}, fmt.Errorf("K3S_AIRGAP_IMAGES %s is not a regular file", path)
+	}
+	sum, err := sha256File(path)
+	if err != nil {
+		return "", AirgapImages{}, fmt.Errorf("K3S_AIRGAP_IMAGES: %w", err)
+	}
+	rel := AirgapImagesInRootfs + "/k3s-airgap-images-amd64" + ext
+	return rel, AirgapImages{Included: true, Path: "/" + rel, SHA256: sum, Size: st.Size()}, nil
 }

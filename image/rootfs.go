@@ -41,7 +41,7 @@ const treeRecipe = 1
 // rootfsRecipe is the version of how a cached tree becomes rootfs.squashfs
 // (staging, modules, mksquashfs options); it is in the manifest's inputs,
 // so changing it rebuilds images but not the tree.
-const rootfsRecipe = 2
+const rootfsRecipe = 3
 
 // DefaultSuite is the Debian release the root filesystem is made of.
 const DefaultSuite = "bookworm"
@@ -77,6 +77,9 @@ type RootfsOptions struct {
 	CacheDir string
 	// K3s says where k3s comes from (CacheDir is filled in).
 	K3s K3sSource
+	// AirgapImages is the k3s air-gap image tarball to put at
+	// AirgapImagesInRootfs (K3S_AIRGAP_IMAGES); "" builds without one.
+	AirgapImages string
 	// Compression is mksquashfs' compressor; default zstd.
 	Compression string
 	// AptDir is where the host's apt sources are read for the mirror;
@@ -115,6 +118,10 @@ type RootfsInputs struct {
 	Installed []Package `json:"installed"`
 	// K3sSHA256 is the k3s binary's digest; empty when the image has none.
 	K3sSHA256 string `json:"k3sSHA256,omitempty"`
+	// AirgapImages is the air-gap tarball's path in the root filesystem
+	// and AirgapImagesSHA256 its digest; empty when the image has none.
+	AirgapImages       string `json:"airgapImages,omitempty"`
+	AirgapImagesSHA256 string `json:"airgapImagesSHA256,omitempty"`
 }
 
 // Package is an installed Debian package.
@@ -126,8 +133,11 @@ type Package struct {
 type rootfsPlan struct {
 	tree   string // the cached debootstrap tree
 	k3s    string // the k3s binary, "" when none
-	info   K3s
-	inputs RootfsInputs
+	airgap string // the air-gap tarball, "" when none
+	// airgapAt is where it goes in the root filesystem (relative).
+	airgapAt string
+	info     K3s
+	inputs   RootfsInputs
 	// The kernel modules to include, from modDir (kernel release kver).
 	modules modules.Resolution
 	modDir  string
@@ -187,7 +197,16 @@ func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*roo
 		return nil, err
 	}
 	in.K3sSHA256 = info.SHA256
-	return &rootfsPlan{tree: tree, k3s: k3s, info: info, inputs: in}, nil
+	at, ai, err := ResolveAirgapImages(o.AirgapImages)
+	if err != nil {
+		return nil, err
+	}
+	info.AirgapImages = &ai
+	in.AirgapImages, in.AirgapImagesSHA256 = ai.Path, ai.SHA256
+	if !ai.Included {
+		log.Info("building the image without k3s air-gap images: k3s pulls its images over the network (set K3S_AIRGAP_IMAGES=path to k3s-airgap-images-amd64.tar.zst)")
+	}
+	return &rootfsPlan{tree: tree, k3s: k3s, airgap: o.AirgapImages, airgapAt: at, info: info, inputs: in}, nil
 }
 
 // Debian's spellings (Debian Policy §5.6.1 for package names).
@@ -393,6 +412,15 @@ func buildSquashfs(ctx context.Context, rp *rootfsPlan, agent, outDir string, ep
 	for dst, src := range add {
 		if err := copyFile(src, filepath.Join(root, dst), 0o755); err != nil {
 			return Artifact{}, fmt.Errorf("add %s to the root filesystem: %w", dst, err)
+		}
+	}
+	if rp.airgap != "" {
+		if err := copyFile(rp.airgap, filepath.Join(root, rp.airgapAt), 0o644); err != nil {
+			return Artifact{}, fmt.Errorf("add %s to the root filesystem: %w", rp.airgapAt, err)
+		}
+		// The file copied must be the one whose digest the manifest records.
+		if sum, err := sha256File(filepath.Join(root, rp.airgapAt)); err != nil || sum != rp.inputs.AirgapImagesSHA256 {
+			return Artifact{}, fmt.Errorf("K3S_AIRGAP_IMAGES %s changed during the build (sha256 %s, was %s): build again", rp.airgap, sum, rp.inputs.AirgapImagesSHA256)
 		}
 	}
 	// What minbase lacks and every node needs: localhost for the resolver

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"corral.io/corral/agent/k3s"
 	"corral.io/corral/agent/rootfs"
 )
 
@@ -412,4 +414,124 @@ func TestBuildWithRootfsAndK3s(t *testing.T) {
 	if !strings.Contains(string(list), "-rwxr-xr-x 0/0") || !strings.Contains(string(list), "squashfs-root/"+K3sInRootfs) {
 		t.Errorf("k3s is not an executable /%s in the squashfs:\n%s", K3sInRootfs, list)
 	}
+}
+
+func TestAirgapPathsAgree(t *testing.T) {
+	if "/"+AirgapImagesInRootfs != k3s.DefaultImagesDir {
+		t.Errorf("the image puts air-gap images in /%s, the agent reads %s", AirgapImagesInRootfs, k3s.DefaultImagesDir)
+	}
+	if !k3s.IsAirgapImage(path.Base(AirgapImagesInRootfs + "/k3s-airgap-images-amd64.tar.zst")) {
+		t.Error("the agent does not take the name the image gives the tarball")
+	}
+}
+
+func TestResolveAirgapImagesRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ path, want string }{
+		"wrong kind": {filepath.Join(dir, "images.zip"), ".tar.zst"},
+		"missing":    {filepath.Join(dir, "absent.tar.zst"), "no such file"},
+		"directory":  {dir + "/d.tar", "not a regular file"},
+	} {
+		if name == "directory" {
+			if err := os.Mkdir(tc.path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := ResolveAirgapImages(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one with %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestBuildWithAirgapImages: the tarball given is in the squashfs where the
+// agent looks, its digest and size are in the manifest, the same file
+// rebuilds nothing, a changed one rebuilds, and without one the manifest
+// says so.
+func TestBuildWithAirgapImages(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs is not installed (apt-get install squashfs-tools)")
+	}
+	tarball := filepath.Join(t.TempDir(), "images-v1.31.6.tar.zst")
+	if err := os.WriteFile(tarball, []byte("not really zstd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	ro := &RootfsOptions{Mirror: "http://mirror.example/debian", Packages: []string{"kmod"}, CacheDir: cache,
+		K3s: K3sSource{Offline: true}, ModuleDirs: []string{}}
+	seedTree(t, cache, RootfsInputs{Suite: DefaultSuite, Variant: "minbase", Mirror: ro.Mirror, Packages: ro.Packages})
+	out := t.TempDir()
+	o := testOptions(t, fakeKernel(t), out)
+	o.Rootfs = ro
+
+	// Without: no error, the manifest says so.
+	m, err := BuildInitramfs(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&AirgapImages{Reason: "no K3S_AIRGAP_IMAGES given"}, m.K3s.AirgapImages); diff != "" {
+		t.Errorf("without a tarball, airgapImages (-want +got):\n%s", diff)
+	}
+	if m.Inputs.Rootfs.AirgapImagesSHA256 != "" {
+		t.Errorf("inputs record a tarball: %+v", m.Inputs.Rootfs)
+	}
+
+	ro.AirgapImages = tarball
+	squash := filepath.Join(out, RootfsFile)
+	build := func(content string) (Manifest, time.Time) {
+		t.Helper()
+		if content != "" {
+			if err := os.WriteFile(tarball, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+		m, err := BuildInitramfs(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(squash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, st.ModTime()
+	}
+	check := func(m Manifest, content string) {
+		t.Helper()
+		h := sha256.Sum256([]byte(content))
+		want := &AirgapImages{Included: true, Path: "/" + AirgapImagesInRootfs + "/k3s-airgap-images-amd64.tar.zst",
+			SHA256: hex.EncodeToString(h[:]), Size: int64(len(content))}
+		if diff := cmp.Diff(want, m.K3s.AirgapImages); diff != "" {
+			t.Errorf("airgapImages (-want +got):\n%s", diff)
+		}
+		if m.Inputs.Rootfs.AirgapImagesSHA256 != want.SHA256 || m.Inputs.Rootfs.AirgapImages != want.Path {
+			t.Errorf("inputs %+v, want the tarball's path and digest", m.Inputs.Rootfs)
+		}
+		dir := t.TempDir()
+		if b, err := exec.Command("unsquashfs", "-d", filepath.Join(dir, "r"), squash, want.Path).CombinedOutput(); err != nil {
+			t.Fatalf("unsquashfs: %v: %s", err, b)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "r", want.Path))
+		if err != nil || string(got) != content {
+			t.Errorf("the tarball in the squashfs is %q (%v), want %q", got, err, content)
+		}
+		if st, err := os.Stat(filepath.Join(dir, "r", want.Path)); err == nil && st.Mode().Perm() != 0o644 {
+			t.Errorf("tarball mode %v, want 0644", st.Mode().Perm())
+		}
+	}
+
+	m1, t1 := build("")
+	check(m1, "not really zstd")
+	m2, t2 := build("")
+	if !t1.Equal(t2) {
+		t.Error("rootfs.squashfs rebuilt with the same tarball")
+	}
+	check(m2, "not really zstd")
+	m3, t3 := build("other images")
+	if t3.Equal(t2) {
+		t.Error("rootfs.squashfs not rebuilt for a changed tarball")
+	}
+	check(m3, "other images")
 }

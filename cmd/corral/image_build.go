@@ -23,7 +23,7 @@ type imageDeps struct {
 	log io.Writer
 	// epoch reads SOURCE_DATE_EPOCH.
 	epoch func() (int64, error)
-	// env reads the environment (K3S_BINARY, MIRROR).
+	// env reads the environment (K3S_BINARY, K3S_AIRGAP_IMAGES, MIRROR).
 	env func(string) string
 }
 
@@ -44,6 +44,7 @@ type imageBuildFlags struct {
 	mirror    string
 	packages  []string
 	k3sBinary string
+	airgap    string
 	offline   bool
 }
 
@@ -61,10 +62,12 @@ func newImageBuildCmd(deps imageDeps) *cobra.Command {
   rootfs.squashfs  with --rootfs: Debian (debootstrap --variant=minbase) with
                  the node's packages, the agent at /usr/local/bin/corral-agent
                  and the pinned k3s at /usr/local/bin/k3s when available,
-                 packed by mksquashfs (zstd)
+                 the k3s air-gap images (--k3s-airgap-images) at
+                 /usr/share/corral/k3s/, packed by mksquashfs (zstd)
   manifest.json  image version, kernel version, sha256 and size of each file,
                  and the digests of the inputs (with --rootfs: the installed
-                 package versions and whether k3s is included)
+                 package versions, whether k3s and the air-gap images are
+                 included, and the images' sha256 and size)
 
 The kernel directory is a Debian linux-image package unpacked with dpkg -x
 and depmod run on it; image/fetch-kernel.sh makes one and prints its path.
@@ -79,12 +82,20 @@ first build downloads Debian (about 80 s). The mirror defaults to $MIRROR,
 else the host's apt sources. k3s comes from --k3s-binary ($K3S_BINARY; its
 sha256 must be the pin in image/k3s.go), else a download from the GitHub
 release; when neither works the image is built without k3s, says so in one
-line and records it in the manifest (k3s.included false).`,
+line and records it in the manifest (k3s.included false).
+
+--k3s-airgap-images ($K3S_AIRGAP_IMAGES) is the release's
+k3s-airgap-images-amd64.tar.zst (.tar.gz and .tar are taken too); nodes copy
+it into <data-dir>/agent/images, where k3s imports it at start, so pods start
+without pulling k3s' own images. Its sha256 is an input: the same file
+rebuilds nothing, another file rebuilds rootfs.squashfs. Without it the
+manifest says so (k3s.airgapImages.included false) and k3s pulls images over
+the network.`,
 		Example: `  corral image build --kernel-dir "$(image/fetch-kernel.sh)" \
       --agent bin/corral-agent --out .cache/image/0.1.0 --version 0.1.0
   corral image build --kernel-dir "$(image/fetch-kernel.sh)" --agent bin/corral-agent \
       --out .cache/image/0.1.0 --version 0.1.0 --rootfs --cache-dir .cache
-  K3S_BINARY=~/k3s make image`,
+  K3S_BINARY=~/k3s K3S_AIRGAP_IMAGES=~/k3s-airgap-images-amd64.tar.zst make image`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runImageBuild(cmd.Context(), deps, f, cmd.OutOrStdout())
@@ -103,6 +114,7 @@ line and records it in the manifest (k3s.included false).`,
 	fl.StringVar(&f.mirror, "mirror", "", "Debian mirror for debootstrap (default $MIRROR, else the host's apt sources)")
 	fl.StringSliceVar(&f.packages, "packages", nil, "Debian packages on top of minbase (default "+strings.Join(image.DefaultRootfsPackages, ",")+")")
 	fl.StringVar(&f.k3sBinary, "k3s-binary", "", "k3s "+image.K3sVersion+" amd64 binary to include (default $K3S_BINARY)")
+	fl.StringVar(&f.airgap, "k3s-airgap-images", "", "k3s air-gap image tarball (k3s-airgap-images-amd64.tar.zst) to include (default $K3S_AIRGAP_IMAGES)")
 	fl.BoolVar(&f.offline, "offline", false, "do not try to download k3s")
 	return cmd
 }
@@ -124,11 +136,12 @@ func runImageBuild(_ context.Context, deps imageDeps, f imageBuildFlags, out io.
 	var rootfs *image.RootfsOptions
 	if f.rootfs {
 		rootfs = &image.RootfsOptions{
-			Suite:    f.suite,
-			Mirror:   firstNonEmpty(f.mirror, deps.env("MIRROR")),
-			Packages: f.packages,
-			CacheDir: f.cacheDir,
-			K3s:      image.K3sSource{Binary: firstNonEmpty(f.k3sBinary, deps.env("K3S_BINARY")), Offline: f.offline},
+			Suite:        f.suite,
+			Mirror:       firstNonEmpty(f.mirror, deps.env("MIRROR")),
+			Packages:     f.packages,
+			CacheDir:     f.cacheDir,
+			K3s:          image.K3sSource{Binary: firstNonEmpty(f.k3sBinary, deps.env("K3S_BINARY")), Offline: f.offline},
+			AirgapImages: firstNonEmpty(f.airgap, deps.env("K3S_AIRGAP_IMAGES")),
 		}
 	}
 	m, err := deps.build(image.Options{
@@ -157,6 +170,13 @@ func runImageBuild(_ context.Context, deps imageDeps, f imageBuildFlags, out io.
 		fmt.Fprintf(tw, ", k3s %s", m.K3s.Version)
 	default:
 		fmt.Fprintf(tw, ", WITHOUT k3s (%s)", m.K3s.Reason)
+	}
+	if m.K3s != nil && m.K3s.AirgapImages != nil {
+		if m.K3s.AirgapImages.Included {
+			fmt.Fprintf(tw, ", air-gap images %d bytes", m.K3s.AirgapImages.Size)
+		} else {
+			fmt.Fprint(tw, ", without air-gap images")
+		}
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "FILE\tSIZE\tSHA256")

@@ -75,12 +75,13 @@ func TestImageBuildRootfsTakesMirrorAndK3sFromTheEnvironment(t *testing.T) {
 		build: func(o image.Options) (image.Manifest, error) {
 			got = o
 			return image.Manifest{Version: "v1", Kernel: image.Kernel{Version: "6.1"},
-				K3s: &image.K3s{Version: image.K3sVersion, Reason: "no K3S_BINARY given and the download from x failed"}}, nil
+				K3s: &image.K3s{Version: image.K3sVersion, Reason: "no K3S_BINARY given and the download from x failed",
+					AirgapImages: &image.AirgapImages{Included: true, Size: 1234}}}, nil
 		},
 		log:   &bytes.Buffer{},
 		epoch: func() (int64, error) { return 7, nil },
 		env: func(k string) string {
-			return map[string]string{"MIRROR": "http://mirror.example/debian", "K3S_BINARY": "/opt/k3s"}[k]
+			return map[string]string{"MIRROR": "http://mirror.example/debian", "K3S_BINARY": "/opt/k3s", "K3S_AIRGAP_IMAGES": "/opt/images.tar.zst"}[k]
 		},
 	}
 	var out bytes.Buffer
@@ -94,11 +95,11 @@ func TestImageBuildRootfsTakesMirrorAndK3sFromTheEnvironment(t *testing.T) {
 	if r == nil {
 		t.Fatal("--rootfs did not ask for a root filesystem")
 	}
-	if r.Mirror != "http://mirror.example/debian" || r.K3s.Binary != "/opt/k3s" || r.CacheDir != "/c" ||
+	if r.Mirror != "http://mirror.example/debian" || r.K3s.Binary != "/opt/k3s" || r.AirgapImages != "/opt/images.tar.zst" || r.CacheDir != "/c" ||
 		r.Suite != image.DefaultSuite || strings.Join(r.Packages, ",") != "kmod,gdisk" || got.SourceDateEpoch != 7 {
 		t.Errorf("root filesystem options %+v, epoch %d", *r, got.SourceDateEpoch)
 	}
-	if !strings.Contains(out.String(), "WITHOUT k3s (no K3S_BINARY given") {
+	if !strings.Contains(out.String(), "WITHOUT k3s (no K3S_BINARY given") || !strings.Contains(out.String(), "air-gap images 1234 bytes") {
 		t.Errorf("output does not say the image is without k3s:\n%s", out.String())
 	}
 
@@ -114,11 +115,11 @@ func TestImageBuildRootfsTakesMirrorAndK3sFromTheEnvironment(t *testing.T) {
 	}
 	cmd = newImageBuildCmd(deps)
 	cmd.SetOut(&out)
-	cmd.SetArgs([]string{"--kernel-dir", "k", "--agent", "a", "--out", "o", "--rootfs", "--mirror", "http://flag/debian", "--k3s-binary", "/flag/k3s"})
+	cmd.SetArgs([]string{"--kernel-dir", "k", "--agent", "a", "--out", "o", "--rootfs", "--mirror", "http://flag/debian", "--k3s-binary", "/flag/k3s", "--k3s-airgap-images", "/flag/images.tar"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got.Rootfs.Mirror != "http://flag/debian" || got.Rootfs.K3s.Binary != "/flag/k3s" {
+	if got.Rootfs.Mirror != "http://flag/debian" || got.Rootfs.K3s.Binary != "/flag/k3s" || got.Rootfs.AirgapImages != "/flag/images.tar" {
 		t.Errorf("flags did not win: %+v", *got.Rootfs)
 	}
 }
