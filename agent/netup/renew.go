@@ -85,7 +85,12 @@ type RenewConfig struct {
 	// OnLease, when set, is called with every new lease (renewed or
 	// obtained anew) and its plan, e.g. to update the stage handover.
 	OnLease func(Lease, Plan)
-	Logger  *slog.Logger
+	// OnAddressChange, when set, is called when a new lease gave the
+	// interface another address, once the interface has it (before
+	// OnLease): whatever was told the old address (k3s' node-ip) must be
+	// told the new one. It runs on Renew's goroutine.
+	OnAddressChange func(iface string, old, new netip.Prefix)
+	Logger          *slog.Logger
 
 	// renew runs one REQUEST; nil uses nclient4 (unicast when bound is
 	// true, else broadcast). Tests replace it.
@@ -103,8 +108,8 @@ var ErrNak = errors.New("the DHCP server refused the renewal (DHCPNAK)")
 // the lease (RENEWING), retrying; from T2 it broadcasts it to any server
 // (REBINDING); when the lease expires, or a server answers DHCPNAK, it
 // starts over with DHCPDISCOVER and configures what it gets. A new address
-// is logged as an error: whatever was told the old one (k3s' node-ip, the
-// controller) must be told again. Sockets are opened on the calling
+// is logged as an error and passed to OnAddressChange: whatever was told
+// the old one (k3s' node-ip, the controller) must be told again. Sockets are opened on the calling
 // goroutine, so call it on a thread in the node's network namespace.
 func Renew(ctx context.Context, cfg RenewConfig) error {
 	log := cfg.Logger
@@ -253,6 +258,9 @@ func (cfg *RenewConfig) adopt(old, next Lease, renewed bool) error {
 			if err := r.RemoveAddr(cfg.Link, oldPlan.Addr); err != nil {
 				log.Warn("old address not removed", "iface", cfg.Link.Name, "ip", oldPlan.Addr.String(), "err", err)
 			}
+		}
+		if cfg.OnAddressChange != nil {
+			cfg.OnAddressChange(cfg.Link.Name, oldPlan.Addr, plan.Addr)
 		}
 	} else if plan.Gateway != oldPlan.Gateway || plan.MTU != oldPlan.MTU {
 		if err := cfg.Netlink.Apply(cfg.Link, plan); err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -66,6 +68,7 @@ func TestRenewNakDiscoversAndReconfigures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	got := make(chan Lease, 1)
+	var changes []string
 	old := Lease{ACK: leaseAck(t, "10.0.0.5", time.Minute), Acquired: time.Now().Add(-31 * time.Second)} // past T1
 	err := Renew(ctx, RenewConfig{
 		Link: Link{Name: "eth0"}, Lease: old, Netlink: nl, MinRetry: time.Millisecond,
@@ -79,10 +82,17 @@ func TestRenewNakDiscoversAndReconfigures(t *testing.T) {
 			calls = append(calls, "discover")
 			return leaseAck(t, "10.0.0.9", time.Minute), nil
 		},
+		OnAddressChange: func(iface string, old, new netip.Prefix) {
+			// The interface has the new address by now.
+			changes = append(changes, iface+" "+old.String()+" -> "+new.String()+" applied "+nl.applied[iface].Addr.String())
+		},
 		OnLease: func(l Lease, _ Plan) { got <- l; cancel() },
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"eth0 10.0.0.5/24 -> 10.0.0.9/24 applied 10.0.0.9/24"}, changes); diff != "" {
+		t.Errorf("OnAddressChange calls (-want +got):\n%s", diff)
 	}
 	n := <-got
 	if n.ACK.YourIPAddr.String() != "10.0.0.9" || time.Since(n.Acquired) > 5*time.Second {
@@ -123,6 +133,9 @@ func TestRenewFallsBackToRebinding(t *testing.T) {
 		discover: func(context.Context) (*dhcpv4.DHCPv4, error) {
 			t.Error("discover while the lease is valid")
 			return nil, errors.New("x")
+		},
+		OnAddressChange: func(iface string, old, new netip.Prefix) {
+			t.Errorf("OnAddressChange(%s, %s, %s) for a renewal of the same address", iface, old, new)
 		},
 		OnLease: func(Lease, Plan) { cancel() },
 	})
