@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,13 @@ type Agent struct {
 
 	mu  sync.Mutex
 	sup *supervise.Supervisor
+
+	// applyMu serializes Apply and SetAddress; last is the configuration
+	// Apply was last given (nil before), addrs the address SetAddress was
+	// last told for each interface.
+	applyMu sync.Mutex
+	last    *v1alpha1.NodeConfig
+	addrs   map[string]netip.Addr
 }
 
 // plan is one way to run k3s agent.
@@ -108,6 +116,32 @@ func (a *Agent) HaveBinary() bool {
 // is an enroll.Apply hook. Without a k3s binary, or without join data, it
 // says so once and does nothing: the node still heartbeats.
 func (a *Agent) Apply(cfg v1alpha1.NodeConfig) error {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	return a.apply(cfg)
+}
+
+// SetAddress says that iface has a new IPv4 address now (the DHCP lease
+// renewer's netup.RenewConfig.OnAddressChange): when iface is the
+// provisioning interface, node-ip becomes addr, whatever the inventory,
+// collected before the change, still says. When a configuration was
+// applied already it is written again, so Run restarts k3s agent with the
+// new node-ip; else the address is kept for the first Apply.
+func (a *Agent) SetAddress(iface string, addr netip.Addr) error {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if a.addrs == nil {
+		a.addrs = map[string]netip.Addr{}
+	}
+	a.addrs[iface] = addr
+	if a.last == nil {
+		return nil
+	}
+	a.log.Warn("the node's address changed: rewriting the k3s agent configuration", "iface", iface, "ip", addr.String())
+	return a.apply(*a.last)
+}
+
+func (a *Agent) apply(cfg v1alpha1.NodeConfig) error {
 	if !a.HaveBinary() {
 		a.logOnce("no-binary", slog.LevelInfo, errNoK3s.Error(), "binary", a.o.Binary)
 		return nil
@@ -120,9 +154,13 @@ func (a *Agent) Apply(cfg v1alpha1.NodeConfig) error {
 	if a.o.Inventory != nil {
 		inv = a.o.Inventory()
 	}
+	a.last = &cfg
 	nic, err := ProvisioningNIC(inv, cfg.K3s.ServerURL)
 	if err != nil {
 		return fmt.Errorf("k3s: provisioning interface: %w", err)
+	}
+	if addr, ok := a.addrs[nic.Name]; ok && addr.Is4() {
+		nic.Addr = addr
 	}
 	host, _ := a.o.Hostname()
 	dataDir := ""

@@ -500,3 +500,90 @@ func FuzzAgentConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestSetAddressRewritesNodeIPAndRestarts: the DHCP renewer reports a new
+// address on the provisioning interface; the configuration is written with
+// it (the inventory still says the old one) and k3s agent restarts. An
+// address on another interface changes nothing; one reported before any
+// configuration is used by the first.
+func TestSetAddressRewritesNodeIPAndRestarts(t *testing.T) {
+	dir := t.TempDir()
+	bin, argsFile := fakeK3s(t, dir)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	p := goldenParams()
+	a := New(Options{
+		Binary: bin, ConfigPath: cfgPath, ImagesSource: filepath.Join(dir, "none"),
+		Inventory: func() *v1alpha1.Inventory {
+			inv := *p.Inventory
+			inv.NICs = []v1alpha1.NIC{{Name: "eno1", Boot: true, Addresses: []string{"10.0.0.5/24"}}}
+			return &inv
+		},
+		Logger:    slog.New(slog.DiscardHandler),
+		Supervise: supervise.Options{Ready: func(context.Context) error { return nil }, Grace: 5 * time.Second},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	nodeIP := func() string {
+		t.Helper()
+		var c AgentConfig
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.FlannelIface + " " + c.NodeIP
+	}
+	starts := func() int { b, _ := os.ReadFile(argsFile); return strings.Count(string(b), "\n") }
+
+	// Before any configuration: kept, nothing written.
+	if err := a.SetAddress("eno1", netip.MustParseAddr("10.0.0.7")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfgPath); err == nil {
+		t.Error("SetAddress wrote a configuration before the node had one")
+	}
+	if err := a.Apply(p.Config); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIP(); got != "eno1 10.0.0.7" {
+		t.Errorf("first configuration: %q, want the address reported, not the inventory's", got)
+	}
+	waitFor(t, "k3s agent to start", func() bool { return starts() == 1 })
+
+	// Another interface: nothing changes.
+	if err := a.SetAddress("eth9", netip.MustParseAddr("192.168.1.1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIP(); got != "eno1 10.0.0.7" {
+		t.Errorf("after a change on another interface: %q", got)
+	}
+
+	// The provisioning interface: rewritten, k3s agent restarted.
+	if err := a.SetAddress("eno1", netip.MustParseAddr("10.0.0.9")); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIP(); got != "eno1 10.0.0.9" {
+		t.Errorf("after the change: %q, want eno1 10.0.0.9", got)
+	}
+	waitFor(t, "the restart", func() bool { return starts() == 2 })
+	// A re-registration with the same configuration keeps the new address.
+	if err := a.Apply(p.Config); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIP(); got != "eno1 10.0.0.9" {
+		t.Errorf("re-applied: %q, want eno1 10.0.0.9", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := starts(); n != 2 {
+		t.Errorf("k3s agent started %d times, want 2", n)
+	}
+}
