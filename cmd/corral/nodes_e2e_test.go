@@ -349,8 +349,9 @@ func TestNodesShowWhatANodeWaitsFor(t *testing.T) {
 
 	t.Run("show prints the conditions", func(t *testing.T) {
 		out := nodes("show", "vm-01")
+		// The SINCE column between status and reason is a duration.
 		wantContains(t, out, "State:       provisioning", "Waits for:   kubernetes node", "Conditions:",
-			"AgentReady  True    ConfigurationApplied", "KubeReady   False   NodeNotReady", "kubectl describe node vm-01")
+			"AgentReady  True", "ConfigurationApplied", "KubeReady   False", "NotSeenYet", "has not seen Kubernetes Node vm-01")
 		if out := nodes("show", "build-01"); strings.Contains(out, "Waits for:") {
 			t.Errorf("a ready node waits for something:\n%s", out)
 		}
@@ -365,7 +366,7 @@ func TestNodesShowWhatANodeWaitsFor(t *testing.T) {
 		for _, c := range n.Conditions {
 			got = append(got, c.Type+"="+c.Status+"/"+c.Reason)
 		}
-		want := []string{"AgentReady=False/Applying", "KubeReady=False/NodeNotReady"}
+		want := []string{"AgentReady=False/Applying", "KubeReady=False/NotSeenYet"}
 		if diff := cmp.Diff(want, got); diff != "" || n.State != "provisioning" {
 			t.Errorf("state %s, conditions (-want +got):\n%s", n.State, diff)
 		}
