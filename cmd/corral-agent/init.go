@@ -40,7 +40,8 @@ func newInitCmd() *cobra.Command {
 /sys, /dev and /run; reap orphaned processes; load the kernel modules the
 image carries (every module in /lib/modules/<release>/modules.dep); bring up
 the boot NIC named by BOOTIF= (or the first physical NIC that gets a DHCP
-lease) and keep renewing its lease; register with the controller at once, so
+lease) and keep renewing its lease (a new address rewrites k3s' node-ip and
+restarts k3s agent); register with the controller at once, so
 that this stage's log reaches it (corral nodes logs) even if it gets no
 further; then, when the kernel command line names a root filesystem
 (corral.rootfs=<http URL of rootfs.squashfs> corral.rootfs.sha256=<hex>),
@@ -160,10 +161,11 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		}
 		log.Info(stage2Marker, "iface", h.Iface, "ip", h.Addr, "server", h.Server, "rootfs", h.RootfsURL, "loop", h.Loop, "modules", rootfsModules(),
 			"mem_total_mib", meminfoMiB("MemTotal"), "mem_available_mib", meminfoMiB("MemAvailable"))
+		addrs := &addressWatch{}
 		if err == nil {
-			renewHandedOver(ctx, h, log.With("step", "dhcp"))
+			renewHandedOver(ctx, h, addrs.changed, log.With("step", "dhcp"))
 		}
-		return enrolForever(ctx, f, reaper, out, log)
+		return enrolForever(ctx, f, reaper, addrs, out, log)
 	}
 	loadImageModules(log)
 
@@ -197,9 +199,10 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 	// latest to stage 2.
 	var lease atomic.Pointer[netup.Lease]
 	lease.Store(&res.Lease)
+	addrs := &addressWatch{}
 	go func() {
 		err := netup.Renew(ctx, netup.RenewConfig{Link: res.Link, Lease: res.Lease, Logger: log.With("step", "dhcp"),
-			OnLease: func(l netup.Lease, _ netup.Plan) { lease.Store(&l) }})
+			OnLease: func(l netup.Lease, _ netup.Plan) { lease.Store(&l) }, OnAddressChange: addrs.changed})
 		if err != nil {
 			log.Error("DHCP lease not renewed: the controller will give the address to another machine when it expires", "err", err)
 		}
@@ -229,7 +232,7 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 	// The enrolment loop registers and hands the shipper its own token.
 	stopEarly()
 	<-registered
-	return enrolForever(ctx, f, reaper, out, log)
+	return enrolForever(ctx, f, reaper, addrs, out, log)
 }
 
 // registerForLogs registers the node from stage 1 as soon as the network
@@ -396,8 +399,9 @@ func addrOrEmpty(a netip.Addr) string {
 	return a.String()
 }
 
-// renewHandedOver goes on renewing, in stage 2, the lease stage 1 got.
-func renewHandedOver(ctx context.Context, h rootfs.Handover, log *slog.Logger) {
+// renewHandedOver goes on renewing, in stage 2, the lease stage 1 got;
+// onChange learns a new address (k3s' node-ip follows it).
+func renewHandedOver(ctx context.Context, h rootfs.Handover, onChange func(string, netip.Prefix, netip.Prefix), log *slog.Logger) {
 	if len(h.ACK) == 0 {
 		log.Warn("no DHCP lease in the handover: it is not renewed, and the controller will give the address to another machine when it expires")
 		return
@@ -415,7 +419,7 @@ func renewHandedOver(ctx context.Context, h rootfs.Handover, log *slog.Logger) {
 	l := netup.Lease{ACK: ack, Acquired: h.LeasedAt}
 	log.Info("renewing the DHCP lease from stage 1", "iface", link.Name, "ip", h.Addr, "expires", l.Expires().Format(time.RFC3339))
 	go func() {
-		if err := netup.Renew(ctx, netup.RenewConfig{Link: link, Lease: l, Logger: log}); err != nil {
+		if err := netup.Renew(ctx, netup.RenewConfig{Link: link, Lease: l, Logger: log, OnAddressChange: onChange}); err != nil {
 			log.Error("DHCP lease not renewed: the controller will give the address to another machine when it expires", "err", err)
 		}
 	}()
@@ -434,9 +438,10 @@ func stage2Env(env []string) []string {
 
 // enrolForever enrols as "corral-agent run" does, and again after a
 // failure: PID 1 must not exit.
-func enrolForever(ctx context.Context, f runFlags, reaper *pid1.Reaper, out io.Writer, log *slog.Logger) error {
+func enrolForever(ctx context.Context, f runFlags, reaper *pid1.Reaper, addrs *addressWatch, out io.Writer, log *slog.Logger) error {
 	f.cmdline = "/proc/cmdline"
 	d := initDeps(reaper)
+	d.addresses = addrs
 	for attempt := 1; ; attempt++ {
 		err := runAgent(ctx, f, d, out)
 		if ctx.Err() != nil {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,6 +94,56 @@ type runDeps struct {
 	// Supervise.Exited must be the reaper's). Logger and Inventory are set
 	// by runAgent.
 	k3s k3s.Options
+	// addresses, when set, brings the DHCP renewer's address changes to
+	// the k3s joiner (init); nil under "corral-agent run", which renews
+	// no lease.
+	addresses *addressWatch
+}
+
+// addressWatch carries the DHCP lease renewer's address changes
+// (netup.RenewConfig.OnAddressChange) to the k3s joiner, which rewrites
+// node-ip and restarts k3s agent. The renewer outlives the joiner:
+// enrolForever makes a new one on every attempt, so the changes seen are
+// kept and given to each joiner attached.
+type addressWatch struct {
+	mu    sync.Mutex
+	addrs map[string]netip.Addr
+	sink  func(iface string, addr netip.Addr) error
+	log   *slog.Logger
+}
+
+// changed is a netup.RenewConfig.OnAddressChange.
+func (w *addressWatch) changed(iface string, _, addr netip.Prefix) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.addrs == nil {
+		w.addrs = map[string]netip.Addr{}
+	}
+	w.addrs[iface] = addr.Addr()
+	if w.sink == nil {
+		return
+	}
+	if err := w.sink(iface, addr.Addr()); err != nil {
+		w.log.Error("k3s agent configuration not updated with the node's new address: k3s advertises the old one", "iface", iface, "ip", addr.Addr().String(), "err", err)
+	}
+}
+
+// attach makes sink receive every change, first those already seen;
+// detach stops it.
+func (w *addressWatch) attach(sink func(string, netip.Addr) error, log *slog.Logger) (detach func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sink, w.log = sink, log
+	for iface, addr := range w.addrs {
+		if err := sink(iface, addr); err != nil {
+			log.Error("k3s agent configuration not updated with the node's new address", "iface", iface, "ip", addr.String(), "err", err)
+		}
+	}
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.sink = nil
+	}
 }
 
 func hostDeps() runDeps {
@@ -170,6 +222,9 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 	ko := d.k3s
 	ko.Logger, ko.Inventory = log, lastInv.Load
 	joiner := k3s.New(ko)
+	if d.addresses != nil {
+		defer d.addresses.attach(joiner.SetAddress, log)()
+	}
 	hostname := enroll.Hostname(set)
 	apply := func(cfg api.NodeConfig) error {
 		if err := hostname(cfg); err != nil {
