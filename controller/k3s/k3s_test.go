@@ -476,8 +476,23 @@ func TestServerRunsK3sWithItsConfigAndReportsReadiness(t *testing.T) {
 	if got, want := strings.TrimSpace(string(args)), "server --config "+cfgPath+" --debug"; got != want {
 		t.Errorf("k3s arguments %q, want %q", got, want)
 	}
+	// The supervisor logs "child ready" after it has marked the child
+	// ready, which is what WaitReady saw: wait for the line.
+	wants := []string{`msg="time=\"2026-11-22T07:00:00Z\" level=info msg=\"Starting k3s v1.31.6+k3s1 (fake)\"" child=k3s-server`, `level=WARN msg="time=`, `msg="child ready" child=k3s-server`}
 	log := logs.String()
-	for _, want := range []string{`msg="time=\"2026-11-22T07:00:00Z\" level=info msg=\"Starting k3s v1.31.6+k3s1 (fake)\"" child=k3s-server`, `level=WARN msg="time=`, `msg="child ready" child=k3s-server`} {
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		log = logs.String()
+		missing := 0
+		for _, want := range wants {
+			if !strings.Contains(log, want) {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(end) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
