@@ -66,6 +66,8 @@ func TestK3sLinesBelowWarnStayOnTheConsole(t *testing.T) {
 	}
 	waitFor(t, "k3s' lines on the console", func() bool { return strings.Contains(console.String(), "Error syncing pod") })
 	waitFor(t, "ready", a.Ready)
+	// The supervisor logs "child ready" just after it marks the child ready.
+	waitFor(t, "the ready line", func() bool { return strings.Contains(console.String(), "child ready") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
