@@ -479,7 +479,7 @@ func TestServerRunsK3sWithItsConfigAndReportsReadiness(t *testing.T) {
 	// The supervisor logs "child ready" after it has marked the child
 	// ready, which is what WaitReady saw: wait for the line.
 	wants := []string{`msg="time=\"2026-11-22T07:00:00Z\" level=info msg=\"Starting k3s v1.31.6+k3s1 (fake)\"" child=k3s-server`, `level=WARN msg="time=`, `msg="child ready" child=k3s-server`}
-	log := logs.String()
+	var log string
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		log = logs.String()
 		missing := 0
