@@ -3,7 +3,6 @@ package k3s
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -19,29 +18,11 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/golden"
 	"corral.io/corral/internal/supervise"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 const gib = 1 << 30
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // agentKeys are the keys Corral writes, each checked against the k3s
 // documentation for v1.31 (github.com/k3s-io/docs), and whether the flag is
@@ -101,7 +82,7 @@ func TestAgentConfigGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "agent-config.yaml", b)
+	golden.Check(t, "agent-config.yaml", b)
 }
 
 // TestAgentConfigKeysAreK3sAgentFlags checks the generated file key by

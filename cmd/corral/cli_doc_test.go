@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"corral.io/corral/internal/golden"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 )
@@ -18,7 +19,7 @@ func TestCLIReferenceIsUpToDate(t *testing.T) {
 	if err := writeCLIReference(&got, newRoot()); err != nil {
 		t.Fatal(err)
 	}
-	if *update {
+	if *golden.Update {
 		if err := os.WriteFile(cliReference, got.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}

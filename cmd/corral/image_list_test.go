@@ -20,6 +20,7 @@ import (
 
 	"corral.io/corral/controller/images"
 	"corral.io/corral/image"
+	"corral.io/corral/internal/golden"
 )
 
 // builtImage writes what corral image build leaves in its output
@@ -152,7 +153,7 @@ func TestImageVerbs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "image_list.golden", []byte(stdout))
+	golden.Check(t, "image_list.golden", []byte(stdout))
 
 	stdout, _, err = corral("image", "list", "-o", "json")
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,31 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/ (and docs/cli.md) from the current output")
-
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
 
 // testNow is the clock of every formatting test.
 var testNow = time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
@@ -139,7 +115,7 @@ func TestNodesListFormats(t *testing.T) {
 			if err := f.run(t.Context(), d, &out); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "nodes/list."+format, out.Bytes())
+			golden.Check(t, "nodes/list."+format, out.Bytes())
 		})
 	}
 }
@@ -239,7 +215,7 @@ func TestNodesShowFormats(t *testing.T) {
 			if err := f.run(t.Context(), d, &out); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "nodes/show-"+tt.name+"."+tt.format, out.Bytes())
+			golden.Check(t, "nodes/show-"+tt.name+"."+tt.format, out.Bytes())
 		})
 	}
 }
@@ -255,7 +231,7 @@ func TestNodesEventsFormats(t *testing.T) {
 			if err := f.run(t.Context(), d, &out); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "nodes/events."+format, out.Bytes())
+			golden.Check(t, "nodes/events."+format, out.Bytes())
 		})
 	}
 }

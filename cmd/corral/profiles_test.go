@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"corral.io/corral/internal/golden"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -36,7 +37,7 @@ func runProfiles(t *testing.T, args ...string) (string, error) {
 func profilesGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join(profilesTestdata, "cli", name)
-	if *update {
+	if *golden.Update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -30,27 +29,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	yaml "go.yaml.in/yaml/v3"
 
+	"corral.io/corral/internal/golden"
 	"corral.io/corral/internal/supervise"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // serverKeys are the keys Corral writes, each checked against the k3s
 // documentation for v1.31 (github.com/k3s-io/docs), and whether the flag is
@@ -97,7 +78,7 @@ func TestServerConfigGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "server-config.yaml", b)
+	golden.Check(t, "server-config.yaml", b)
 }
 
 // TestServerConfigKeysAreK3sServerFlags checks the generated file key by
