@@ -113,6 +113,9 @@ type Supervisor struct {
 	o   Options
 	log *slog.Logger
 
+	// readyMu orders readiness changes: the run loop and the probe both
+	// make them.
+	readyMu sync.Mutex
 	mu      sync.Mutex
 	ready   bool
 	readyCh chan struct{} // closed while ready; replaced when not
@@ -241,20 +244,16 @@ func (s *Supervisor) observe(e Event) {
 }
 
 func (s *Supervisor) setReady(ready bool, run, pid int, why error) {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
 	s.mu.Lock()
 	changed := s.ready != ready
-	s.ready = ready
-	if changed {
-		if ready {
-			close(s.readyCh)
-		} else {
-			s.readyCh = make(chan struct{})
-		}
-	}
 	s.mu.Unlock()
 	if !changed {
 		return
 	}
+	// Say so before anyone waiting on Ready or WaitReady can see it, so
+	// whoever saw the change also finds it in the log.
 	if ready {
 		s.log.Info("child ready", "run", run, "pid", pid)
 		s.observe(Event{Type: Ready, Run: run, PID: pid})
@@ -262,6 +261,14 @@ func (s *Supervisor) setReady(ready bool, run, pid int, why error) {
 		s.log.Info("child not ready", "run", run, "pid", pid, "err", errString(why))
 		s.observe(Event{Type: NotReady, Run: run, PID: pid, Err: why})
 	}
+	s.mu.Lock()
+	s.ready = ready
+	if ready {
+		close(s.readyCh)
+	} else {
+		s.readyCh = make(chan struct{})
+	}
+	s.mu.Unlock()
 }
 
 // runOnce starts the child, waits for it to exit or for ctx to end, and
