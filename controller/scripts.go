@@ -108,9 +108,9 @@ func withImage(sc ipxe.Script, v string, m *image.Manifest) ipxe.Script {
 		return strings.HasPrefix(a, rootfsArg) || strings.HasPrefix(a, rootfsSHA256Arg)
 	})
 	if m != nil {
-		if a, ok := m.Artifact(images.RootfsFile); ok {
+		if a, ok := m.Artifact(image.RootfsFile); ok {
 			args = append(args,
-				rootfsArg+strings.TrimSuffix(sc.ControllerURL, "/")+"/images/"+v+"/"+images.RootfsFile,
+				rootfsArg+strings.TrimSuffix(sc.ControllerURL, "/")+"/images/"+v+"/"+image.RootfsFile,
 				rootfsSHA256Arg+a.SHA256)
 		}
 	}

@@ -60,11 +60,6 @@ const (
 	importPrefix = ".import-"
 )
 
-// RootfsFile is the root filesystem artifact; when an image's manifest lists
-// it, the boot script tells the agent where to fetch it. It is
-// image.RootfsFile, the name the image builder gives it; kept here for the
-// callers that name it through this package.
-const RootfsFile = image.RootfsFile
 
 // MaxHistory bounds how many previously active versions the state keeps.
 const MaxHistory = 50
