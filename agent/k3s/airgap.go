@@ -3,11 +3,12 @@ package k3s
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"corral.io/corral/internal/atomicfile"
 )
 
 // IsAirgapImage says whether a file name is an air-gap image tarball of the
@@ -73,8 +74,7 @@ func InstallAirgapImages(src, dataDir string) ([]string, error) {
 	return installed, nil
 }
 
-// copyFile copies from to to through a temporary file in to's directory.
-// It streams: internal/atomicfile writes a []byte, and these tarballs are
+// copyFile copies from to to atomically, streaming: these tarballs are
 // hundreds of MiB on a node whose root is in RAM.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
@@ -82,21 +82,5 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return fmt.Errorf("copy %s: %w", from, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), to)
+	return atomicfile.WriteFrom(to, in, 0o644)
 }

@@ -4,19 +4,26 @@
 package atomicfile
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // Write writes data to path with mode, atomically. The directory must exist.
 func Write(path string, data []byte, mode os.FileMode) error {
+	return WriteFrom(path, bytes.NewReader(data), mode)
+}
+
+// WriteFrom is Write streaming from r, for files too big to hold in memory.
+func WriteFrom(path string, r io.Reader, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // nothing left to remove after the rename
-	_, werr := tmp.Write(data)
+	_, werr := io.Copy(tmp, r)
 	if err := errorsFirst(werr, tmp.Chmod(mode), tmp.Sync()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
