@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	nodeimage "corral.io/corral/image"
 	"corral.io/corral/profiles"
 )
 
@@ -26,12 +27,7 @@ func TestK3sWorkersJoinTheCluster(t *testing.T) {
 		t.Skip("K3S_BINARY is not set: k3s (v1.31.6+k3s1) cannot be downloaded here; set K3S_BINARY=path and build the image with it: make image IMAGE_VERSION=lab K3S_BINARY=path")
 	}
 	image := RequireNodeImage(t)
-	var m struct {
-		K3s struct {
-			Included bool `json:"included"`
-		} `json:"k3s"`
-	}
-	if b, err := os.ReadFile(filepath.Join(image, "manifest.json")); err != nil || json.Unmarshal(b, &m) != nil || !m.K3s.Included {
+	if m, err := nodeimage.ReadManifest(filepath.Join(image, nodeimage.ManifestFile)); err != nil || m.K3s == nil || !m.K3s.Included {
 		t.Skipf("the node image in %s was built without k3s: make image IMAGE_VERSION=lab K3S_BINARY=%s", image, k3s)
 	}
 	roles := map[string]string{}

@@ -41,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"corral.io/corral/image"
 	"corral.io/corral/internal/testnet"
 )
 
@@ -368,15 +369,9 @@ func (l *Lab) startController() {
 func (l *Lab) importImage(imagesDir string) string {
 	t := l.t
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(l.nodeImage, "manifest.json"))
+	m, err := image.ReadManifest(filepath.Join(l.nodeImage, image.ManifestFile))
 	if err != nil {
 		t.Fatalf("read the node image's manifest: %v", err)
-	}
-	var m struct {
-		Version string `json:"version"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil || m.Version == "" {
-		t.Fatalf("node image manifest %s: no version (%v)", filepath.Join(l.nodeImage, "manifest.json"), err)
 	}
 	for _, args := range [][]string{
 		{"image", "import", l.nodeImage, "--images-dir", imagesDir},
