@@ -60,7 +60,6 @@ const (
 	importPrefix = ".import-"
 )
 
-
 // MaxHistory bounds how many previously active versions the state keeps.
 const MaxHistory = 50
 
