@@ -1,0 +1,3 @@
+module example.com/fuzzcrash
+
+go 1.22
