@@ -1,7 +1,9 @@
 # Corral — every target CI uses is here; `make ci` is exactly what CI runs
 # after `make setup` (see .ci/run).
 SHELL := /bin/bash
-GO ?= go
+# hack/setup.sh installs Go into /usr/local/go; find it there without a login shell's PATH.
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= $(shell PATH=/usr/local/go/bin:$$PATH command -v go || echo go)
 GOBIN := $(shell $(GO) env GOPATH)/bin
 FUZZTIME ?= 10s
 
@@ -47,7 +49,8 @@ kube-binaries: ## build kube-apiserver (k8s.io/kubernetes, same minor as k3s) in
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
-ci: lint test fuzz ## what CI runs
+ci: ## what CI runs: lint, test, fuzz, with the time each stage took
+	bash hack/ci.sh lint test fuzz
 
 lab: build ## the virtual lab: a controller and three QEMU workers of different shapes booting the node image, with a live table; Ctrl-C removes everything (root)
 	$(MAKE) image IMAGE_VERSION=lab

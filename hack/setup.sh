@@ -4,13 +4,13 @@
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
-	echo "setup: run as root (sudo make setup): it installs Debian packages" >&2
+	echo "setup: run as root (su -, or sudo bash hack/setup.sh): it installs Debian packages" >&2
 	exit 1
 fi
 
 # Real clients, firmware and peers the tests drive (see docs/testing.md):
 packages=(
-	build-essential git make ca-certificates curl
+	build-essential git make ca-certificates curl unzip
 	iproute2 kmod                          # network namespaces, veth, bridges, taps
 	isc-dhcp-client busybox                # dhclient, udhcpc
 	tftp-hpa atftp                         # TFTP clients
@@ -35,13 +35,27 @@ else
 	echo "setup: Debian packages present"
 fi
 
-if ! command -v go >/dev/null; then
-	if [[ -x /usr/local/go/bin/go ]]; then
-		export PATH=$PATH:/usr/local/go/bin
-	else
-		echo "setup: Go is not installed: install Go 1.24 or newer (https://go.dev/doc/install) and run again" >&2
-		exit 1
-	fi
+# Go: the version go.mod names, from the Go module proxy (the same place `go` fetches toolchains
+# from), checked against the digest pinned here; installed to /usr/local/go when no Go of that
+# version is on the machine. Debian 12's golang-go (1.19) is too old to build Corral.
+go_version=1.26.8
+go_zip_sha256=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
+goroot=${CORRAL_GOROOT:-/usr/local/go}
+export PATH=$goroot/bin:$PATH
+have=$(go env GOVERSION 2>/dev/null || true); have=${have#go}
+if [[ -z $have || $(printf '%s\n' "$go_version" "$have" | sort -V | head -n1) != "$go_version" ]]; then
+	[[ $(uname -m) == x86_64 ]] || { echo "setup: install Go $go_version for $(uname -m) from https://go.dev/dl and run again" >&2; exit 1; }
+	mod=golang.org/toolchain@v0.0.1-go$go_version.linux-amd64
+	proxy=${GOPROXY:-https://proxy.golang.org}; proxy=${proxy%%,*}
+	tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+	echo "setup: installing Go $go_version (70 MB) from $proxy into $goroot${have:+ (found go$have, too old)}"
+	curl -fL --progress-bar -o "$tmp/go.zip" "$proxy/golang.org/toolchain/@v/v0.0.1-go$go_version.linux-amd64.zip"
+	echo "$go_zip_sha256  $tmp/go.zip" | sha256sum -c --quiet - || { echo "setup: the Go download does not match its pinned sha256" >&2; exit 1; }
+	unzip -q "$tmp/go.zip" -d "$tmp/x"
+	rm -rf "$goroot.new" && mv "$tmp/x/$mod" "$goroot.new"
+	chmod +x "$goroot.new"/bin/* "$goroot.new"/pkg/tool/*/*
+	rm -rf "$goroot" && mv "$goroot.new" "$goroot"
+	hash -r
 fi
 echo "setup: $(go version)"
 go mod download

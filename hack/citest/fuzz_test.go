@@ -1,7 +1,8 @@
-// Package fuzzcheck tests hack/fuzz.sh, the fuzz stage of CI: a crash found by the engine must
-// fail the stage, a clean run must pass it, and the engine stopping itself at its own -fuzztime
-// deadline (golang/go#75804) must be reported but must not fail it.
-package fuzzcheck
+// Package citest tests the scripts CI runs and the README commands they stand for. For
+// hack/fuzz.sh, the fuzz stage: a crash found by the engine must fail the stage, a clean run must
+// pass it, and the engine stopping itself at its own -fuzztime deadline (golang/go#75804) must
+// be reported but must not fail it.
+package citest
 
 import (
 	"os"
