@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/kube"
 	"corral.io/corral/controller/registry"
@@ -122,7 +123,7 @@ func (s *kubeService) registryEvent(e registry.Event) {
 		rec.Changed()
 	}
 	if cs == nil {
-		if e.Type == "state" && registry.State(e.To) == registry.Decommissioned {
+		if e.Type == v1alpha1.EventState && registry.State(e.To) == registry.Decommissioned {
 			s.log.Warn("decommissioned node not drained: not connected to kubernetes", "node", e.Node)
 		}
 		return
@@ -130,8 +131,8 @@ func (s *kubeService) registryEvent(e registry.Event) {
 	// Every boot of an approved machine: credential issued (its enrollment
 	// token checked), then its configuration fetched (→ provisioning, with
 	// that credential), then k3s starts.
-	boot := e.Type == "credential" ||
-		(e.Type == "state" && registry.State(e.To) == registry.Provisioning && !strings.HasPrefix(e.Reason, registry.ReasonKubernetes))
+	boot := e.Type == v1alpha1.EventCredential ||
+		(e.Type == v1alpha1.EventState && registry.State(e.To) == registry.Provisioning && !strings.HasPrefix(e.Reason, registry.ReasonKubernetes))
 	switch {
 	case boot:
 		host, ok := s.ownHostname(e.Node)
@@ -145,7 +146,7 @@ func (s *kubeService) registryEvent(e registry.Event) {
 		if err := kube.ForgetNodePassword(c, cs, host); err != nil {
 			s.log.Warn("stale k3s node password not removed; the node may be refused (Node password rejected)", "node", e.Node, "hostname", host, "err", err)
 		}
-	case e.Type == "state" && registry.State(e.To) == registry.Decommissioned:
+	case e.Type == v1alpha1.EventState && registry.State(e.To) == registry.Decommissioned:
 		host, ok := s.ownHostname(e.Node)
 		if !ok {
 			return

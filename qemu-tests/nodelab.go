@@ -149,13 +149,13 @@ func (vm *VM) WaitForState(state string, timeout time.Duration) api.Node {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		n, err := vm.lab.Node(ctx, vm.MAC.String())
 		cancel()
-		if err == nil && n.State == state {
+		if err == nil && string(n.State) == state {
 			return n
 		}
 		if err != nil {
 			last = err.Error()
 		} else {
-			last = "state " + n.State
+			last = "state " + string(n.State)
 		}
 		if time.Now().After(end) {
 			vm.failf("VM %s: not %s in the registry after %s (last: %s)", vm.Name, state, timeout, last)

@@ -45,8 +45,8 @@ type RegisterResponse struct {
 	Kind       string `json:"kind"`
 	// NodeID is the id the controller knows the machine by.
 	NodeID string `json:"nodeID"`
-	// State is the node's state (discovered, pending, approved, ...).
-	State string `json:"state"`
+	// State is the node's state.
+	State NodeState `json:"state"`
 	// EnrollmentToken authenticates this boot's requests for its
 	// credential (PathCredential). It is returned by register only.
 	EnrollmentToken string `json:"enrollmentToken,omitempty"`

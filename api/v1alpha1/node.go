@@ -32,9 +32,8 @@ type Node struct {
 	Kind       string `json:"kind"`
 	ID         string `json:"id"`
 	Hostname   string `json:"hostname,omitempty"`
-	// State: discovered, pending, approved, provisioning, ready, lost,
-	// decommissioned.
-	State      string    `json:"state"`
+	// State is one of NodeStates.
+	State      NodeState `json:"state"`
 	StateSince time.Time `json:"stateSince"`
 	// Profile is the profile in force; AssignedProfile an operator's
 	// explicit choice (empty: chosen by rules).
@@ -107,7 +106,7 @@ type NodeList struct {
 type Event struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
-	Type   string    `json:"type"`
+	Type   EventType `json:"type"`
 	From   string    `json:"from,omitempty"`
 	To     string    `json:"to,omitempty"`
 	Reason string    `json:"reason,omitempty"`

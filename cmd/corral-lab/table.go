@@ -28,7 +28,7 @@ func render(vms []*qemutests.VM, nodes []api.Node, listErr error) (table, key st
 		n, known := byMAC[vm.MAC.String()]
 		state, profile, host, reg := "booting", "-", "-", "-"
 		if known {
-			state, profile, host = n.State, or(n.Profile, "-"), or(n.Hostname, "-")
+			state, profile, host = string(n.State), or(n.Profile, "-"), or(n.Hostname, "-")
 			reg = fmt.Sprintf("%.0fs", n.FirstSeen.Sub(vm.Started()).Seconds())
 		}
 		fmt.Fprintf(&k, "%s %s %s %s %s\n", vm.Name, state, profile, host, reg)

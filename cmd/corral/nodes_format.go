@@ -112,11 +112,11 @@ var conditionWaits = map[string]string{
 // decommissioned) or the controller sent no conditions (an older one).
 func waitingFor(n v1alpha1.Node) string {
 	switch n.State {
-	case "discovered", "pending":
+	case v1alpha1.NodeDiscovered, v1alpha1.NodePending:
 		return "approval"
-	case "lost":
+	case v1alpha1.NodeLost:
 		return "heartbeat"
-	case "ready", "decommissioned":
+	case v1alpha1.NodeReady, v1alpha1.NodeDecommissioned:
 		return ""
 	}
 	var w []string
@@ -231,7 +231,7 @@ func writeEventRow(tw io.Writer, e v1alpha1.Event, now time.Time) {
 	if details == "" && len(changes) > 0 {
 		details, changes = changes[0], changes[1:]
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), age(now, e.Time), dash(e.Type), change, dash(details))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), age(now, e.Time), dash(string(e.Type)), change, dash(details))
 	for _, c := range changes {
 		fmt.Fprintf(tw, "\t\t\t\t%s\n", c)
 	}

@@ -257,7 +257,7 @@ func TestNodesWaitingFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := waitingFor(v1alpha1.Node{State: tt.state, Conditions: tt.conds}); got != tt.want {
+			if got := waitingFor(v1alpha1.Node{State: v1alpha1.NodeState(tt.state), Conditions: tt.conds}); got != tt.want {
 				t.Errorf("waitingFor = %q, want %q", got, tt.want)
 			}
 		})

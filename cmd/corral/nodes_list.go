@@ -58,19 +58,27 @@ since it was last heard from.`,
 		},
 	}
 	addOutputFlag(cmd, &f.output, outputTable, "output format: table, json or yaml")
-	cmd.Flags().StringVar(&f.state, "state", "", "only nodes in this state (discovered, pending, approved, provisioning, ready, lost, decommissioned)")
+	cmd.Flags().StringVar(&f.state, "state", "", "only nodes in this state ("+strings.Join(nodeStateNames(), ", ")+")")
 	cmd.Flags().StringSliceVarP(&f.selector, "selector", "l", nil, "only nodes with this label, key=value (repeat for all of several)")
 	return cmd
 }
 
-var nodeStates = []string{"discovered", "pending", "approved", "provisioning", "ready", "lost", "decommissioned"}
+
+// nodeStateNames are the states --state accepts, in lifecycle order.
+func nodeStateNames() []string {
+	var out []string
+	for _, s := range v1alpha1.NodeStates() {
+		out = append(out, string(s))
+	}
+	return out
+}
 
 func (f *nodesListFlags) validate() error {
 	if err := checkNodesOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
 		return err
 	}
-	if f.state != "" && !slices.Contains(nodeStates, f.state) {
-		return fmt.Errorf("--state %q: use one of %s", f.state, orList(nodeStates))
+	if f.state != "" && !v1alpha1.NodeState(f.state).Valid() {
+		return fmt.Errorf("--state %q: use one of %s", f.state, orList(nodeStateNames()))
 	}
 	for _, s := range f.selector {
 		if k, _, ok := strings.Cut(s, "="); !ok || k == "" {
@@ -106,7 +114,7 @@ func (f *nodesListFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) e
 }
 
 func (f *nodesListFlags) match(n v1alpha1.Node) bool {
-	if f.state != "" && n.State != f.state {
+	if f.state != "" && n.State != v1alpha1.NodeState(f.state) {
 		return false
 	}
 	for _, s := range f.selector {

@@ -3,6 +3,8 @@ package registry
 import (
 	"strings"
 
+	"corral.io/corral/api/v1alpha1"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -53,7 +55,7 @@ func (s *Store) SetKubeReady(id string, ready bool, reason string) (Node, error)
 		if !strings.HasPrefix(reason, ReasonKubernetes) {
 			reason = ReasonKubernetes + reason
 		}
-		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: "state", From: string(from), To: string(to), Reason: reason})
+		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: v1alpha1.EventState, From: string(from), To: string(to), Reason: reason})
 	})
 }
 

@@ -49,7 +49,7 @@ func TestReadinessWithKubernetes(t *testing.T) {
 			s.Watch(func(e Event) {
 				mu.Lock()
 				defer mu.Unlock()
-				seen = append(seen, e.Type+":"+e.To)
+				seen = append(seen, string(e.Type)+":"+e.To)
 			})
 			if _, _, err := s.Register(inventory("n1")); err != nil {
 				t.Fatal(err)

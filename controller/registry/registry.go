@@ -26,44 +26,6 @@ import (
 	"corral.io/corral/api/v1alpha1"
 )
 
-// State is where a node is in its lifecycle.
-type State string
-
-// The node states, in lifecycle order.
-const (
-	// Discovered: registered once, no enrolment decision yet.
-	Discovered State = "discovered"
-	// Pending: waiting for an operator's approval (manual policy).
-	Pending State = "pending"
-	// Approved: may receive its configuration and secrets.
-	Approved State = "approved"
-	// Provisioning: fetched its configuration and is applying it.
-	Provisioning State = "provisioning"
-	// Ready: provisioned and heartbeating.
-	Ready State = "ready"
-	// Lost: was ready, then missed its heartbeats.
-	Lost State = "lost"
-	// Decommissioned: taken out of service (or rejected); refused from now on.
-	Decommissioned State = "decommissioned"
-)
-
-// transitions lists the allowed moves. Decommission is allowed from
-// everywhere; re-registration after decommissioning needs Forget first.
-var transitions = map[State][]State{
-	Discovered: {Pending, Approved, Decommissioned},
-	Pending:    {Approved, Decommissioned},
-	// An enrolled node that boots without its credential goes back to
-	// pending when the policy wants an operator to approve it again.
-	Approved:       {Provisioning, Pending, Decommissioned},
-	Provisioning:   {Ready, Approved, Pending, Decommissioned},
-	Ready:          {Lost, Provisioning, Pending, Decommissioned},
-	Lost:           {Ready, Provisioning, Pending, Decommissioned},
-	Decommissioned: {},
-}
-
-// CanTransition reports whether from → to is an allowed move.
-func CanTransition(from, to State) bool { return slices.Contains(transitions[from], to) }
-
 // Node is one machine.
 type Node struct {
 	// ID is the stable node id from the inventory (see docs/inventory.md).
@@ -111,13 +73,13 @@ type Node struct {
 
 // Event is one entry of a node's history.
 type Event struct {
-	Seq    uint64    `json:"seq"`
-	Node   string    `json:"node"`
-	Time   time.Time `json:"time"`
-	Type   string    `json:"type"` // registered, state, inventory, profile, labels
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to,omitempty"`
-	Reason string    `json:"reason,omitempty"`
+	Seq    uint64             `json:"seq"`
+	Node   string             `json:"node"`
+	Time   time.Time          `json:"time"`
+	Type   v1alpha1.EventType `json:"type"`
+	From   string             `json:"from,omitempty"`
+	To     string             `json:"to,omitempty"`
+	Reason string             `json:"reason,omitempty"`
 	// Changes lists what differs, for inventory events.
 	Changes []string `json:"changes,omitempty"`
 }
@@ -240,13 +202,13 @@ func (s *Store) Register(inv *v1alpha1.Inventory) (n Node, created bool, err err
 			n = Node{ID: id, State: Discovered, StateSince: now, FirstSeen: now,
 				AgentReadySince: now, AgentReadyReason: ReasonNotApproved + ": registered",
 				KubeReadySince: now, KubeReadyReason: ReasonNotSeenYet}
-			if err := s.event(tx, Event{Node: id, Time: now, Type: "registered", To: string(Discovered)}); err != nil {
+			if err := s.event(tx, Event{Node: id, Time: now, Type: v1alpha1.EventRegistered, To: string(Discovered)}); err != nil {
 				return err
 			}
 		} else {
 			n = old
 			if changes := Diff(old.Inventory, inv); len(changes) > 0 {
-				if err := s.event(tx, Event{Node: id, Time: now, Type: "inventory", Reason: "hardware changed", Changes: changes}); err != nil {
+				if err := s.event(tx, Event{Node: id, Time: now, Type: v1alpha1.EventInventory, Reason: "hardware changed", Changes: changes}); err != nil {
 					return err
 				}
 			}
@@ -278,7 +240,7 @@ func (s *Store) Transition(id string, to State, reason string) (Node, error) {
 		from := n.State
 		n.State, n.StateSince = to, now
 		n.noteAgent(before, agentReason(to, reason), now)
-		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: "state", From: string(from), To: string(to), Reason: reason})
+		return s.event(tx, Event{Node: id, Time: n.StateSince, Type: v1alpha1.EventState, From: string(from), To: string(to), Reason: reason})
 	})
 }
 
@@ -307,7 +269,7 @@ func (s *Store) Seen(id string) (Node, error) {
 			before := n.agentStatus()
 			n.State, n.StateSince = to, n.LastSeen
 			n.noteAgent(before, ReasonHeartbeatResumed+": heard from again", n.LastSeen)
-			return s.event(tx, Event{Node: id, Time: n.LastSeen, Type: "state", From: string(Lost), To: string(to), Reason: "heard from again"})
+			return s.event(tx, Event{Node: id, Time: n.LastSeen, Type: v1alpha1.EventState, From: string(Lost), To: string(to), Reason: "heard from again"})
 		}
 		return nil
 	})
@@ -338,7 +300,7 @@ func (s *Store) MarkLost(after time.Duration) ([]string, error) {
 			n.State, n.StateSince = Lost, now
 			reason := fmt.Sprintf("no heartbeat for %s (last %s)", now.Sub(n.LastSeen).Round(time.Second), n.LastSeen.Format(time.RFC3339))
 			n.noteAgent(before, ReasonHeartbeatMissed+": "+reason, now)
-			if err := s.event(tx, Event{Node: n.ID, Time: now, Type: "state", From: string(Ready), To: string(Lost), Reason: reason}); err != nil {
+			if err := s.event(tx, Event{Node: n.ID, Time: now, Type: v1alpha1.EventState, From: string(Ready), To: string(Lost), Reason: reason}); err != nil {
 				return err
 			}
 			if err := put(tx, &n, n.MACs); err != nil {
@@ -369,73 +331,6 @@ func (s *Store) update(id string, fn func(tx *bolt.Tx, n *Node) error) (Node, er
 		return put(tx, &n, old.MACs)
 	})
 	return n, err
-}
-
-// Get returns one node.
-func (s *Store) Get(id string) (Node, error) {
-	var n Node
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var ok bool
-		var err error
-		n, ok, err = get(tx, id)
-		if err == nil && !ok {
-			err = fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		return err
-	})
-	return n, err
-}
-
-// ByMAC returns the node that has a NIC with this MAC address.
-func (s *Store) ByMAC(mac string) (Node, error) {
-	mac = strings.ToLower(mac)
-	var id string
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		id = string(tx.Bucket(bucketMACs).Get([]byte(mac)))
-		return nil
-	}); err != nil {
-		return Node{}, err
-	}
-	if id == "" {
-		return Node{}, fmt.Errorf("%w: no node has MAC %s", ErrNotFound, mac)
-	}
-	return s.Get(id)
-}
-
-// List returns every node, ordered by id.
-func (s *Store) List() ([]Node, error) {
-	var out []Node
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketNodes).ForEach(func(_, v []byte) error {
-			var n Node
-			if err := json.Unmarshal(v, &n); err != nil {
-				return err
-			}
-			out = append(out, n)
-			return nil
-		})
-	})
-	return out, err
-}
-
-// Events returns a node's history, oldest first.
-func (s *Store) Events(id string) ([]Event, error) {
-	var out []Event
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents).Bucket([]byte(id))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(_, v []byte) error {
-			var e Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
-			}
-			out = append(out, e)
-			return nil
-		})
-	})
-	return out, err
 }
 
 // Forget deletes a node and its history, so the machine enrols afresh.

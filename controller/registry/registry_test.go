@@ -50,7 +50,7 @@ func inventory(id string) *v1alpha1.Inventory {
 func types(evs []Event) []string {
 	var out []string
 	for _, e := range evs {
-		out = append(out, e.Type+":"+e.From+">"+e.To)
+		out = append(out, string(e.Type)+":"+e.From+">"+e.To)
 	}
 	return out
 }

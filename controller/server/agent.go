@@ -67,7 +67,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	return v1alpha1.RegisterResponse{
 		APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
-		NodeID: id, State: string(n.State), EnrollmentToken: token,
+		NodeID: id, State: n.State, EnrollmentToken: token,
 		RetryAfterSeconds: pendingRetry, Message: waitMessage(n),
 	}, nil
 }
@@ -115,7 +115,7 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request) (any, error) {
 	case registry.Discovered, registry.Pending:
 		return status{http.StatusAccepted, v1alpha1.RegisterResponse{
 			APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
-			NodeID: id, State: string(n.State), RetryAfterSeconds: pendingRetry, Message: waitMessage(n),
+			NodeID: id, State: n.State, RetryAfterSeconds: pendingRetry, Message: waitMessage(n),
 		}}, nil
 	}
 	token, hash := enroll.NodeToken(id)
@@ -124,7 +124,7 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request) (any, error) {
 			return nil, fail(http.StatusUnauthorized, "enrollment token was used or replaced: register again")
 		}
 		n.EnrollmentHash, n.CredentialHash = "", hash
-		return &registry.Event{Type: "credential", Reason: "credential issued"}, nil
+		return &registry.Event{Type: v1alpha1.EventCredential, Reason: "credential issued"}, nil
 	}); err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (a *API) config(w http.ResponseWriter, r *http.Request) (any, error) {
 	n, err = a.o.Registry.Update(n.ID, func(rn *registry.Node) (*registry.Event, error) {
 		var ev *registry.Event
 		if rn.Profile != profile {
-			ev = &registry.Event{Type: "profile", From: rn.Profile, To: profile, Reason: "profile resolved"}
+			ev = &registry.Event{Type: v1alpha1.EventProfile, From: rn.Profile, To: profile, Reason: "profile resolved"}
 			rn.Profile = profile
 		}
 		if rn.Hostname == "" {

@@ -39,7 +39,7 @@ func TestConditionsThroughTheAPI(t *testing.T) {
 			}
 		}
 		last = n
-		got := map[string]string{"state": n.State}
+		got := map[string]string{"state": string(n.State)}
 		for _, c := range n.Conditions {
 			got[c.Type] = c.Status
 		}

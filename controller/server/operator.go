@@ -21,7 +21,7 @@ func (a *API) view(n registry.Node, withInventory bool) v1alpha1.Node {
 func view(n registry.Node, withInventory, kube bool) v1alpha1.Node {
 	v := v1alpha1.Node{
 		APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNode,
-		ID: n.ID, Hostname: n.Hostname, State: string(n.State), StateSince: n.StateSince,
+		ID: n.ID, Hostname: n.Hostname, State: n.State, StateSince: n.StateSince,
 		Profile: n.Profile, AssignedProfile: n.AssignedProfile, Labels: n.Labels, MACs: n.MACs,
 		FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
 		Conditions: conditions(n, kube),
@@ -166,7 +166,7 @@ func kubeTransition(v *v1alpha1.Node, n registry.Node, evs []registry.Event) {
 		return
 	}
 	for _, e := range slices.Backward(evs) {
-		if e.Type != "state" {
+		if e.Type != v1alpha1.EventState {
 			continue
 		}
 		if e.To != string(n.State) || !e.Time.Equal(n.StateSince) || !strings.HasPrefix(e.Reason, registry.ReasonKubernetes) {
@@ -293,7 +293,7 @@ func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
 		n, err = a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
 			from := n.AssignedProfile
 			n.AssignedProfile = req.Profile
-			return &registry.Event{Type: "profile", From: from, To: req.Profile, Reason: reason("assigned by an operator")}, nil
+			return &registry.Event{Type: v1alpha1.EventProfile, From: from, To: req.Profile, Reason: reason("assigned by an operator")}, nil
 		})
 	case "labels":
 		for k, v := range req.Set {
@@ -319,7 +319,7 @@ func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
 					changes = append(changes, "removed "+k)
 				}
 			}
-			return &registry.Event{Type: "labels", Reason: reason("labels changed by an operator"), Changes: changes}, nil
+			return &registry.Event{Type: v1alpha1.EventLabels, Reason: reason("labels changed by an operator"), Changes: changes}, nil
 		})
 	default:
 		return nil, fail(http.StatusNotFound, "unknown action %q: use approve, reject, decommission, assign or labels", act)

@@ -104,7 +104,7 @@ func TestManualEnrollment(t *testing.T) {
 	}
 	var got []string
 	for _, e := range evs {
-		got = append(got, e.Type+":"+e.To)
+		got = append(got, string(e.Type)+":"+e.To)
 	}
 	want := []string{"registered:discovered", "state:pending", "state:approved", "credential:", "profile:default", "state:provisioning", "state:ready"}
 	if diff := cmp.Diff(want, got); diff != "" {
