@@ -82,7 +82,9 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 		}
 		return nil
 	})
-	d.services = append(d.services, namedService{"api", apiService{api: api, ln: ln, cert: ca}})
+	d.services = append(d.services,
+		namedService{"api", apiService{api: api, ln: ln, cert: ca}},
+		namedService{"lost-sweeper", api.Sweeper()})
 	d.log.Info("enrollment", "policy", policy.Mode, "api", apiURL, "ca_fingerprint", ca.Fingerprint)
 	return ca, apiURL, nil
 }

@@ -279,7 +279,6 @@ func (a *API) Serve(ctx context.Context, ln net.Listener, cert tls.Certificate) 
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ConnState:         conns.track,
 	}
-	go a.sweep(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	a.log.Info("api listening", "addr", ln.Addr().String())
@@ -345,23 +344,4 @@ func closeNow(c net.Conn) {
 		c = tc.NetConn()
 	}
 	_ = c.Close()
-}
-
-func (a *API) sweep(ctx context.Context) {
-	t := time.NewTicker(a.o.LostAfter / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			lost, err := a.o.Registry.MarkLost(a.o.LostAfter)
-			if err != nil {
-				a.log.Error("mark lost nodes", "err", err)
-			}
-			for _, id := range lost {
-				a.log.Warn("node lost: no heartbeat", "node", id, "after", a.o.LostAfter.String())
-			}
-		}
-	}
 }

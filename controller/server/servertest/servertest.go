@@ -92,11 +92,14 @@ func Start(t testing.TB, o Options) *Controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, ln, ca.Serving) }()
+	swept := make(chan error, 1)
+	go func() { swept <- api.Sweeper().Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("api: %v", err)
 		}
+		<-swept
 		reg.Close()
 		logs.Close()
 	})
