@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"corral.io/corral/controller/bootlog"
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/enroll"
-	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server"
 	"corral.io/corral/internal/atomicfile"
 	"corral.io/corral/internal/clientconfig"
@@ -34,20 +33,9 @@ type apiService struct {
 
 func (s apiService) Run(ctx context.Context) error { return s.api.Serve(ctx, s.ln, s.cert.Serving) }
 
-// addAPI opens the registry and the boot logs, loads (or creates) the CA
-// and the admin token, and binds the HTTPS API.
-func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.CA, string, error) {
-	reg, err := registry.Open(filepath.Join(cfg.StateDir, "registry.db"))
-	if err != nil {
-		return nil, "", err
-	}
-	d.closers = append(d.closers, reg.Close)
-	d.Nodes = reg
-	logs, err := bootlog.Open(filepath.Join(cfg.StateDir, "bootlogs.db"), bootlog.Options{})
-	if err != nil {
-		return nil, "", err
-	}
-	d.closers = append(d.closers, logs.Close)
+// addAPI loads (or creates) the CA and the admin token, and binds the HTTPS
+// API over the stores, the profiles and the k3s join data (nil without k3s).
+func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr, st stores, ps *profileSet, join func() *v1alpha1.K3sJoin) (*enroll.CA, string, error) {
 	host, _ := os.Hostname()
 	ca, err := enroll.LoadOrCreateCA(filepath.Join(cfg.StateDir, "pki"), []string{advertise.String(), host, "localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
@@ -67,9 +55,9 @@ func (d *Daemon) addAPI(cfg *config.Controller, advertise netip.Addr) (*enroll.C
 		return nil, "", fmt.Errorf("enrollment: %w", err)
 	}
 	api := server.New(server.Options{
-		Registry: reg, BootLogs: logs, Policy: policy, Profiles: d.profiles, AdminHash: adminHash,
+		Registry: st.nodes, BootLogs: st.logs, Policy: policy, Profiles: ps, AdminHash: adminHash,
 		Heartbeat: cfg.Enrollment.Heartbeat.Duration, LostAfter: cfg.Enrollment.LostAfter.Duration,
-		Logger: d.log.With("svc", "api"), Registerer: d.Registry, K3sJoin: d.k3sJoin(),
+		Logger: d.log.With("svc", "api"), Registerer: d.Registry, K3sJoin: join,
 		KubeReadiness: cfg.Kube.Enabled(), // addKube tells the registry RequireKubeReady
 	})
 	ln, err := net.Listen("tcp", cfg.API.Listen)

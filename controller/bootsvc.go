@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -16,13 +15,14 @@ import (
 	"corral.io/corral/controller/boot/tftp"
 	"corral.io/corral/controller/config"
 	imagestore "corral.io/corral/controller/images"
+	"corral.io/corral/controller/registry"
 	"corral.io/corral/internal/atomicfile"
 )
 
 // addBootServices adds TFTP (boot programs) and HTTP (iPXE scripts, boot
 // programs for UEFI HTTP boot, images, metrics). Both serve boot programs
 // through one route table.
-func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase, apiURL, caFingerprint string) error {
+func (d *Daemon) addBootServices(cfg *config.Controller, httpBase, apiURL, caFingerprint string, reg *registry.Store, ps *profileSet) error {
 	if err := os.MkdirAll(cfg.Boot.FilesDir, 0o755); err != nil {
 		return fmt.Errorf("boot.filesDir: %w", err)
 	}
@@ -93,7 +93,7 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 	default:
 		d.log.Info("nodes boot the active image; corral image activate changes it without a restart", "active", active, "imagesDir", cfg.Boot.ImagesDir)
 	}
-	for _, p := range d.profiles.set {
+	for _, p := range ps.set {
 		if v := p.ImageVersion; v != "" {
 			if _, err := store.Image(v); err != nil {
 				d.log.Warn("a profile pins an image the store does not hold: its nodes may not boot (corral image import DIR)", "profile", p.Name, "imageVersion", v, "err", err)
@@ -102,7 +102,7 @@ func (d *Daemon) addBootServices(cfg *config.Controller, _ netip.Addr, httpBase,
 	}
 	h, err := httpboot.New(httpboot.Options{
 		Addr:       cfg.HTTP.Listen,
-		Scripts:    nodeScripts{base: script, reg: d.Nodes, profiles: d.profiles, images: store, explicit: explicit},
+		Scripts:    nodeScripts{base: script, reg: reg, profiles: ps, images: store, explicit: explicit},
 		Files:      programs,
 		Images:     images,
 		Gatherer:   d.Registry,

@@ -19,6 +19,7 @@ import (
 	"corral.io/corral/controller/boot/dhcp"
 	"corral.io/corral/controller/boot/leases"
 	"corral.io/corral/controller/boot/ra"
+	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/k3s"
 	"corral.io/corral/controller/registry"
@@ -37,8 +38,7 @@ type Daemon struct {
 	// Registry holds every metric the controller exports.
 	Registry *prometheus.Registry
 	// Nodes is the node registry.
-	Nodes    *registry.Store
-	profiles *profileSet
+	Nodes *registry.Store
 	// K3s is the supervised k3s server; nil when k3s.binary is unset. The
 	// Kubernetes reconciler reads its Kubeconfig and waits on WaitReady.
 	K3s *k3s.Server
@@ -79,27 +79,53 @@ func New(cfg *config.Controller, log *slog.Logger) (d *Daemon, err error) {
 	if *cfg.DHCP.RouterAdvertisements && cfg.Interface != "" {
 		d.services = append(d.services, namedService{"ra", &ra.Sender{Interface: cfg.Interface, Logger: d.log.With("svc", "ra")}})
 	}
+	// The stores first: every service below is handed what it uses.
+	st, err := d.openStores(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.Nodes = st.nodes
 	set, err := loadProfiles(cfg.Profiles.Dir)
 	if err != nil {
 		return nil, err
 	}
-	ps := &profileSet{set: set}
-	d.profiles = ps
-	if err := d.addK3s(cfg, self); err != nil {
+	ps := &profileSet{set: set, reg: st.nodes}
+	if d.K3s, err = d.addK3s(cfg, self); err != nil {
 		return nil, err
 	}
-	ca, apiURL, err := d.addAPI(cfg, self)
+	ca, apiURL, err := d.addAPI(cfg, self, st, ps, k3sJoin(d.K3s))
 	if err != nil {
 		return nil, err
 	}
-	ps.reg = d.Nodes
-	if err := d.addKube(cfg); err != nil {
+	if err := d.addKube(cfg, st.nodes, ps); err != nil {
 		return nil, err
 	}
-	if err := d.addBootServices(cfg, self, httpBase, apiURL, ca.Fingerprint); err != nil {
+	if err := d.addBootServices(cfg, httpBase, apiURL, ca.Fingerprint, st.nodes, ps); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// stores are the controller's databases under the state directory.
+type stores struct {
+	nodes *registry.Store
+	logs  *bootlog.Store
+}
+
+// openStores opens the node registry and the boot logs; the daemon closes
+// them when it stops.
+func (d *Daemon) openStores(cfg *config.Controller) (stores, error) {
+	reg, err := registry.Open(filepath.Join(cfg.StateDir, "registry.db"))
+	if err != nil {
+		return stores{}, err
+	}
+	d.closers = append(d.closers, reg.Close)
+	logs, err := bootlog.Open(filepath.Join(cfg.StateDir, "bootlogs.db"), bootlog.Options{})
+	if err != nil {
+		return stores{}, err
+	}
+	d.closers = append(d.closers, logs.Close)
+	return stores{nodes: reg, logs: logs}, nil
 }
 
 func (d *Daemon) addDHCP(cfg *config.Controller, server netip.Addr, httpBase string) error {

@@ -11,11 +11,11 @@ import (
 
 // addK3s prepares the supervised k3s server when k3s.binary is set; else it
 // says, in one line, that the controller runs without a cluster.
-func (d *Daemon) addK3s(cfg *config.Controller, advertise netip.Addr) error {
+func (d *Daemon) addK3s(cfg *config.Controller, advertise netip.Addr) (*k3s.Server, error) {
 	if !cfg.K3s.Enabled() {
 		d.log.Info("k3s disabled: k3s.binary is not set in the controller configuration, so no cluster runs and nodes get no join data; " +
 			"to enable it, install k3s v1.31.6+k3s1 and set k3s.binary: /usr/local/bin/k3s (docs/k3s.md)")
-		return nil
+		return nil, nil
 	}
 	s, err := k3s.New(k3s.Options{
 		Binary:    cfg.K3s.Binary,
@@ -30,17 +30,16 @@ func (d *Daemon) addK3s(cfg *config.Controller, advertise netip.Addr) error {
 		Logger:    d.log.With("svc", "k3s"),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.K3s = s
 	d.services = append(d.services, namedService{"k3s", s})
-	return nil
+	return s, nil
 }
 
 // k3sJoin is the join data source for the API: nil without k3s.
-func (d *Daemon) k3sJoin() func() *v1alpha1.K3sJoin {
-	if d.K3s == nil {
+func k3sJoin(s *k3s.Server) func() *v1alpha1.K3sJoin {
+	if s == nil {
 		return nil
 	}
-	return d.K3s.Join
+	return s.Join
 }

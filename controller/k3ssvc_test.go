@@ -58,7 +58,7 @@ func TestWithoutK3sBinaryOneLineSaysHowToEnableIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.close()
-	if d.K3s != nil || d.k3sJoin() != nil {
+	if d.K3s != nil || k3sJoin(d.K3s) != nil {
 		t.Error("k3s prepared without a binary")
 	}
 	if n := strings.Count(logs.String(), "k3s disabled: k3s.binary is not set"); n != 1 {
@@ -83,7 +83,7 @@ func TestWithK3sBinaryTheServerRunsAsAService(t *testing.T) {
 	if d.K3s == nil {
 		t.Fatal("no k3s server")
 	}
-	if j := d.k3sJoin()(); j.ServerURL != "https://127.0.0.1:6443" || len(j.Token) != 64 {
+	if j := k3sJoin(d.K3s)(); j.ServerURL != "https://127.0.0.1:6443" || len(j.Token) != 64 {
 		t.Errorf("join data %+v", j)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -28,7 +28,7 @@ const passwordCleanupTimeout = 2 * time.Second
 
 // addKube starts the Kubernetes Node reconciler when kube.kubeconfig is set
 // (docs/kube.md), and makes a node's readiness depend on its Node's.
-func (d *Daemon) addKube(cfg *config.Controller) error {
+func (d *Daemon) addKube(cfg *config.Controller, reg *registry.Store, ps *profileSet) error {
 	if !cfg.Kube.Enabled() {
 		d.log.Info("kubernetes reconciliation disabled: kube.kubeconfig is not set, so Nodes get no role labels from Corral and a node is ready on its agent's report alone (docs/kube.md)")
 		return nil
@@ -36,12 +36,12 @@ func (d *Daemon) addKube(cfg *config.Controller) error {
 	s := &kubeService{
 		kubeconfig: cfg.Kube.Kubeconfig,
 		drain:      cfg.Kube.DrainTimeout.Duration,
-		reg:        d.Nodes,
-		desired:    kubeDesired{reg: d.Nodes, profiles: d.profiles, log: d.log.With("svc", "kube")},
+		reg:        reg,
+		desired:    kubeDesired{reg: reg, profiles: ps, log: d.log.With("svc", "kube")},
 		log:        d.log.With("svc", "kube"),
 	}
-	d.Nodes.RequireKubeReady()
-	d.Nodes.Watch(s.registryEvent)
+	reg.RequireKubeReady()
+	reg.Watch(s.registryEvent)
 	d.services = append(d.services, namedService{"kube", s})
 	return nil
 }

@@ -73,9 +73,9 @@ func TestKubeWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{log: slog.New(slog.NewTextHandler(testLog{t}, nil)), Nodes: reg, profiles: &profileSet{set: set, reg: reg}}
+	d := &Daemon{log: slog.New(slog.NewTextHandler(testLog{t}, nil)), Nodes: reg}
 	cfg := &config.Controller{Kube: config.Kube{Kubeconfig: writeKubeconfig(t, env.Config), DrainTimeout: config.Duration{Duration: 5 * time.Second}}}
-	if err := d.addKube(cfg); err != nil {
+	if err := d.addKube(cfg, reg, &profileSet{set: set, reg: reg}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
