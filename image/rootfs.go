@@ -49,9 +49,10 @@ const DefaultSuite = "bookworm"
 // DefaultRootfsPackages are installed on top of debootstrap's minbase: what
 // a node needs to format and mount its disks (e2fsprogs, xfsprogs, gdisk,
 // util-linux), reach the network (iproute2, ca-certificates) and load
-// modules (kmod). Ceph is left out: its packages would add hundreds of
+// modules (kmod), and name its PCI devices (pci.ids: the agent's inventory
+// runs in this root filesystem, not in the initramfs). Ceph is left out: its packages would add hundreds of
 // megabytes to a root filesystem that lives in RAM.
-var DefaultRootfsPackages = []string{"ca-certificates", "e2fsprogs", "gdisk", "iproute2", "kmod", "util-linux", "xfsprogs"}
+var DefaultRootfsPackages = []string{"ca-certificates", "e2fsprogs", "gdisk", "iproute2", "kmod", "pci.ids", "util-linux", "xfsprogs"}
 
 // rootfsTrim are removed from the debootstrap tree: documentation, manual
 // pages and translations no node reads (about 55 MB), the downloaded .debs
