@@ -57,7 +57,7 @@ since it was last heard from.`,
 			return f.run(cmd.Context(), d, cmd.OutOrStdout())
 		},
 	}
-	addOutputFlag(cmd, &f.output, outputTable, "output format: table, json or yaml")
+	addOutputFlag(cmd, &f.output, outputTable, "output format: table, wide (the table with time in state, every MAC and the labels), json or yaml")
 	cmd.Flags().StringVar(&f.state, "state", "", "only nodes in this state (discovered, pending, approved, provisioning, ready, lost, decommissioned)")
 	cmd.Flags().StringSliceVarP(&f.selector, "selector", "l", nil, "only nodes with this label, key=value (repeat for all of several)")
 	return cmd
@@ -66,7 +66,7 @@ since it was last heard from.`,
 var nodeStates = []string{"discovered", "pending", "approved", "provisioning", "ready", "lost", "decommissioned"}
 
 func (f *nodesListFlags) validate() error {
-	if err := checkNodesOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
+	if err := checkNodesOutput(f.output, outputTable, outputWide, outputJSON, outputYAML); err != nil {
 		return err
 	}
 	if f.state != "" && !slices.Contains(nodeStates, f.state) {
@@ -86,7 +86,7 @@ func (f *nodesListFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) e
 		return d.explain(err, "")
 	}
 	nodes = slices.DeleteFunc(nodes, func(n v1alpha1.Node) bool { return !f.match(n) })
-	if f.output == outputTable {
+	if f.output == outputTable || f.output == outputWide {
 		slices.SortStableFunc(nodes, func(a, b v1alpha1.Node) int {
 			// Named nodes first, by name; then the others by id.
 			if an, bn := a.Hostname == "", b.Hostname == ""; an != bn {
