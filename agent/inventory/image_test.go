@@ -43,4 +43,3 @@ func TestNodeImageNamesModels(t *testing.T) {
 		t.Logf("warning: %s", w)
 	}
 }
-
