@@ -188,8 +188,6 @@ func transport(real string) string {
 	switch {
 	case strings.Contains(real, "/nvme"):
 		return "nvme"
-	case strings.Contains(real, "/virtio"):
-		return "virtio"
 	case strings.Contains(real, "/usb"):
 		return "usb"
 	case strings.Contains(real, "/mmc"):
@@ -201,7 +199,10 @@ func transport(real string) string {
 	case strings.Contains(real, "/ata"):
 		return "sata"
 	case strings.Contains(real, "/target"):
+		// A SCSI target, virtio-scsi's too: lsblk and operators call those disks SCSI.
 		return "scsi"
+	case strings.Contains(real, "/virtio"):
+		return "virtio"
 	}
 	return ""
 }

@@ -227,3 +227,68 @@ func TestUnreadableFiles(t *testing.T) {
 		t.Errorf("unreadable values not left empty: disk %+v numa %+v", inv.Disks[0], inv.NUMA[0])
 	}
 }
+
+// TestWarningsSayItOnce: each wrap of an error has one owner, so no warning
+// names the same path or operation twice (issue 11: a node printed
+// "read /sys/block/sda/device/wwid: read /sys/block/sda/device/wwid: read
+// /sys/block/sda/device/wwid: invalid argument"). Attributes that are
+// directories fail in read, as wwid fails with EINVAL on a virtio-scsi disk.
+func TestWarningsSayItOnce(t *testing.T) {
+	dir := t.TempDir()
+	buildQEMU(t, dir)
+	tr := tree{t, dir}
+	vda := "sys/devices/pci0000:00/0000:00:03.0/virtio1/block/vda"
+	for _, p := range []string{vda + "/wwid/x", vda + "/size/x", "proc/meminfo/x", "proc/cpuinfo/x", "sys/firmware/dmi/tables/DMI/x"} {
+		if err := os.RemoveAll(filepath.Join(dir, filepath.Dir(p))); err != nil {
+			t.Fatal(err)
+		}
+		tr.file(p, "")
+	}
+	inv := collectFixture(t, fixture{root: dir})
+	if !strings.Contains(strings.Join(inv.Warnings, "\n"), "$ROOT/sys/block/vda/wwid") {
+		t.Fatalf("no warning about the unreadable wwid: %q", inv.Warnings)
+	}
+	for _, w := range inv.Warnings {
+		if r := repeated(w); r != "" {
+			t.Errorf("warning repeats %q: %s", r, w)
+		}
+	}
+}
+
+func TestRepeated(t *testing.T) {
+	for msg, want := range map[string]string{
+		"read /sys/a: read /sys/a: invalid argument":              "/sys/a",
+		"disk: open $ROOT/x: stat $ROOT/y: no such file":          "",
+		"read /sys/a: read /sys/b: invalid argument":              "read",
+		"disk vda: probe: read $ROOT/dev/vda: input/output error": "",
+	} {
+		if got := repeated(msg); got != want {
+			t.Errorf("repeated(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
+
+// repeated returns a path, or an operation applied to a path, that msg
+// names more than once; "" when it names each once.
+func repeated(msg string) string {
+	paths, ops := map[string]bool{}, map[string]bool{}
+	fields := strings.Fields(msg)
+	for i, f := range fields {
+		p := strings.TrimRight(f, ":,")
+		if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "$ROOT/") {
+			continue
+		}
+		if paths[p] {
+			return p
+		}
+		paths[p] = true
+		if i > 0 {
+			op := fields[i-1]
+			if ops[op] {
+				return op
+			}
+			ops[op] = true
+		}
+	}
+	return ""
+}

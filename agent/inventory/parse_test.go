@@ -276,3 +276,21 @@ func FuzzParseUnitSerial(f *testing.F) {
 		}
 	})
 }
+
+// TestTransport: the bus of a disk from its real sysfs path, named as lsblk
+// names it (paths from QEMU q35 guests and a SATA/SAS server).
+func TestTransport(t *testing.T) {
+	for path, want := range map[string]string{
+		"/sys/devices/pci0000:00/0000:00:03.0/virtio1/block/vda":                                           "virtio",
+		"/sys/devices/pci0000:00/0000:00:05.0/virtio3/host2/target2:0:0/2:0:0:0/block/sda":                 "scsi",
+		"/sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sdb":                    "sata",
+		"/sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1":                                          "nvme",
+		"/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host3/target3:0:0/3:0:0:0/block/sdc":        "usb",
+		"/sys/devices/pci0000:3a/0000:3a:00.0/host4/port-4:0/end_device-4:0/target4:0:0/4:0:0:0/block/sdd": "sas",
+		"/sys/devices/virtual/block/loop0":                                                                 "",
+	} {
+		if got := transport(path); got != want {
+			t.Errorf("transport(%s) = %q, want %q", path, got, want)
+		}
+	}
+}

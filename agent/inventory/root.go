@@ -43,7 +43,11 @@ func PrefixRoot(dir string) Root {
 // page at most, and the largest file read (the SMBIOS table) is far smaller.
 const maxAttrSize = 4 << 20
 
-// readFile reads at most maxAttrSize bytes of path. Almost every file read
+// readFile reads at most maxAttrSize bytes of path. Its errors are the
+// *fs.PathError of open or read as they come, which name the operation and
+// the path; callers add the area ("disk: ") and nothing else.
+//
+// It reads at most maxAttrSize bytes of path. Almost every file read
 // is a sysfs or proc attribute of a page at most, so the first buffer holds
 // a page and the file is only stat'ed (for a size hint) when it is larger,
 // as pci.ids and SMBIOS tables are.
@@ -70,7 +74,7 @@ func readFile(path string) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, err // an *fs.PathError: it already names the operation and path
 		}
 	}
 	return buf, nil
@@ -104,7 +108,7 @@ func optString(w *warnings, path string) string {
 	s, err := readString(path)
 	if err != nil {
 		if !os.IsNotExist(err) {
-			w.add("read %s: %v", path, err)
+			w.add("%v", err) // readString's errors name the path
 		}
 		return ""
 	}

@@ -125,6 +125,7 @@ const (
 	outputTable = "table"
 	outputJSON  = "json"
 	outputYAML  = "yaml"
+	outputWide  = "wide" // the table with more columns (nodes list), as kubectl's -o wide
 )
 
 // addOutputFlag adds -o to a verb.

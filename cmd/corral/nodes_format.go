@@ -9,6 +9,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,17 +68,46 @@ var base60 = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*
 // true, or else one Node document.
 func writeNodes(out io.Writer, format string, nodes []v1alpha1.Node, now time.Time, list bool) error {
 	switch {
-	case format != outputTable && list:
+	case format != outputTable && format != outputWide && list:
 		return writeDocument(out, format, v1alpha1.NodeList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNodeList, Items: nonNil(nodes)})
-	case format != outputTable && len(nodes) == 1:
+	case format != outputTable && format != outputWide && len(nodes) == 1:
 		return writeDocument(out, format, withKind(nodes[0]))
 	}
+	wide := format == outputWide
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tSTATE\tWAITING FOR\tPROFILE\tMAC\tAGE\tLAST SEEN")
+	header := "ID\tHOSTNAME\tSTATE\tWAITING FOR\tPROFILE\tMAC\tAGE\tLAST SEEN"
+	if wide {
+		header += "\tIN STATE\tMACS\tLABELS"
+	}
+	fmt.Fprintln(tw, header)
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.Hostname), n.State, dash(waitingFor(n)), profileCell(n), macCell(n.MACs), age(now, n.FirstSeen), age(now, n.LastSeen))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", n.ID, dash(n.Hostname), n.State, dash(waitingFor(n)), profileCell(n), macCell(n.MACs), age(now, n.FirstSeen), age(now, n.LastSeen))
+		if wide {
+			fmt.Fprint(tw, "\t"+wideCells(n, now))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// wideCells are the columns -o wide adds, kubectl-style, from what the
+// list carries (it has no inventory): how long the node has been in its
+// state, every MAC and its labels, each without spaces so that awk and cut
+// still split the row.
+func wideCells(n v1alpha1.Node, now time.Time) string {
+	macs := "-"
+	if len(n.MACs) > 0 {
+		macs = strings.Join(n.MACs, ",")
+	}
+	labels := "-"
+	if len(n.Labels) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
+			kv = append(kv, k+"="+n.Labels[k])
+		}
+		labels = strings.Join(kv, ",")
+	}
+	return strings.Join([]string{age(now, n.StateSince), macs, labels}, "\t")
 }
 
 func nonNil[T any](s []T) []T {
@@ -182,6 +212,14 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// count is "1 socket", "2 sockets", "0 sockets".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func dash(s string) string {
@@ -341,10 +379,10 @@ func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
 	}
 	p("Firmware:\t%s", fw)
 	c := inv.CPU
-	p("CPU:\t%s, %d sockets, %d cores, %d threads", dash(c.Model), c.Sockets, c.Cores, c.Threads)
+	p("CPU:\t%s, %s, %s, %s", dash(c.Model), count(c.Sockets, "socket"), count(c.Cores, "core"), count(c.Threads, "thread"))
 	mem := size(inv.Memory.TotalBytes)
 	if len(inv.Memory.Modules) > 0 {
-		mem += fmt.Sprintf(" (%d modules, %s installed)", len(inv.Memory.Modules), size(inv.Memory.InstalledBytes))
+		mem += fmt.Sprintf(" (%s, %s installed)", count(len(inv.Memory.Modules), "module"), size(inv.Memory.InstalledBytes))
 	}
 	p("Memory:\t%s", mem)
 	if err := tw.Flush(); err != nil {
@@ -375,9 +413,9 @@ func writeHardware(out io.Writer, inv *v1alpha1.Inventory) error {
 		if d.Removable {
 			notes = append(notes, "removable")
 		}
-		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.Name, size(d.SizeBytes), dash(d.Transport), dash(d.Model), d.Contents(), dash(strings.Join(notes, ","))))
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", d.Name, size(d.SizeBytes), dash(d.Transport), dash(d.Model), dash(d.Serial), d.Contents(), dash(strings.Join(notes, ","))))
 	}
-	section("Disks", "NAME\tSIZE\tTRANSPORT\tMODEL\tCONTENTS\tNOTES", rows)
+	section("Disks", "NAME\tSIZE\tTRANSPORT\tMODEL\tSERIAL\tCONTENTS\tNOTES", rows)
 	rows = rows[:0]
 	for _, g := range inv.GPUs {
 		rows = append(rows, fmt.Sprintf("%d\t%s\t%s\t%s", g.Index, dash(strings.TrimSpace(g.Vendor+" "+g.Name)), size(g.MemoryBytes), dash(g.PCIAddress)))

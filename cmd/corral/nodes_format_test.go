@@ -107,7 +107,7 @@ func testEvents() []v1alpha1.Event {
 }
 
 func TestNodesListFormats(t *testing.T) {
-	for _, format := range []string{outputTable, outputJSON, outputYAML} {
+	for _, format := range []string{outputTable, outputWide, outputJSON, outputYAML} {
 		t.Run(format, func(t *testing.T) {
 			d := &nodesDeps{api: &fakeAPI{nodes: testNodes()}, now: func() time.Time { return testNow }}
 			var out bytes.Buffer

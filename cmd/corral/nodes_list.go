@@ -57,12 +57,11 @@ since it was last heard from.`,
 			return f.run(cmd.Context(), d, cmd.OutOrStdout())
 		},
 	}
-	addOutputFlag(cmd, &f.output, outputTable, "output format: table, json or yaml")
+	addOutputFlag(cmd, &f.output, outputTable, "output format: table, wide (the table with time in state, every MAC and the labels), json or yaml")
 	cmd.Flags().StringVar(&f.state, "state", "", "only nodes in this state ("+strings.Join(nodeStateNames(), ", ")+")")
 	cmd.Flags().StringSliceVarP(&f.selector, "selector", "l", nil, "only nodes with this label, key=value (repeat for all of several)")
 	return cmd
 }
-
 
 // nodeStateNames are the states --state accepts, in lifecycle order.
 func nodeStateNames() []string {
@@ -74,7 +73,7 @@ func nodeStateNames() []string {
 }
 
 func (f *nodesListFlags) validate() error {
-	if err := checkNodesOutput(f.output, outputTable, outputJSON, outputYAML); err != nil {
+	if err := checkNodesOutput(f.output, outputTable, outputWide, outputJSON, outputYAML); err != nil {
 		return err
 	}
 	if f.state != "" && !v1alpha1.NodeState(f.state).Valid() {
@@ -94,7 +93,7 @@ func (f *nodesListFlags) run(ctx context.Context, d *nodesDeps, out io.Writer) e
 		return d.explain(err, "")
 	}
 	nodes = slices.DeleteFunc(nodes, func(n v1alpha1.Node) bool { return !f.match(n) })
-	if f.output == outputTable {
+	if f.output == outputTable || f.output == outputWide {
 		slices.SortStableFunc(nodes, func(a, b v1alpha1.Node) int {
 			// Named nodes first, by name; then the others by id.
 			if an, bn := a.Hostname == "", b.Hostname == ""; an != bn {

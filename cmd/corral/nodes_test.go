@@ -220,7 +220,7 @@ func TestNodesRefusesBadArgumentsBeforeCallingTheController(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"unknown output", []string{"list", "-o", "wide"}, `output format "wide": use -o table, json or yaml`},
+		{"unknown output", []string{"list", "-o", "name"}, `output format "name": use -o table, wide, json or yaml`},
 		{"unknown state", []string{"list", "--state", "happy"}, `--state "happy": use one of discovered, pending`},
 		{"selector without =", []string{"list", "-l", "rack"}, `--selector "rack": write key=value`},
 		{"label without = or -", []string{"label", "gpu-01", "rack"}, `label "rack": write key=value to set a label or key- to remove it`},
