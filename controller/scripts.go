@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/boot/httpboot"
 	"corral.io/corral/controller/boot/ipxe"
 	"corral.io/corral/controller/images"
@@ -34,13 +35,6 @@ type nodeScripts struct {
 	// explicit is true when base names the kernel and initramfs itself.
 	explicit bool
 }
-
-// Kernel arguments that tell the agent where the root filesystem is
-// (docs/image-store.md); the agent reads them from /proc/cmdline.
-const (
-	rootfsArg       = "corral.rootfs="
-	rootfsSHA256Arg = "corral.rootfs.sha256="
-)
 
 func (s nodeScripts) Script(_ context.Context, mac net.HardwareAddr) (ipxe.Script, error) {
 	sc := s.base
@@ -74,7 +68,7 @@ func (s nodeScripts) Script(_ context.Context, mac net.HardwareAddr) (ipxe.Scrip
 			m = &img.Manifest
 		}
 	}
-	return withImage(sc, v, m), nil
+	return withImage(sc, v, m)
 }
 
 // withDefaultImage points sc at the default image: the configuration's
@@ -94,26 +88,31 @@ func (s nodeScripts) withDefaultImage(sc ipxe.Script) (ipxe.Script, error) {
 	if err != nil {
 		return ipxe.Script{}, fmt.Errorf("active image %s: %w (corral image list shows the images; corral image activate VERSION picks another)", v, err)
 	}
-	return withImage(sc, v, &img.Manifest), nil
+	return withImage(sc, v, &img.Manifest)
 }
 
 // withImage points sc at image version v under /images/, and, when its
 // manifest m lists the root filesystem, adds the arguments naming it.
-func withImage(sc ipxe.Script, v string, m *image.Manifest) ipxe.Script {
+func withImage(sc ipxe.Script, v string, m *image.Manifest) (ipxe.Script, error) {
 	sc.Kernel = "/images/" + v + "/vmlinuz"
 	sc.Initrd = "/images/" + v + "/" + ipxe.InitrdName
 	args := strings.Fields(sc.Cmdline)
-	// Ours replace any the configuration or a profile wrote.
+	// Ours replace any the configuration or a profile wrote
+	// (docs/image-store.md); the agent reads them from /proc/cmdline.
 	args = slices.DeleteFunc(args, func(a string) bool {
-		return strings.HasPrefix(a, rootfsArg) || strings.HasPrefix(a, rootfsSHA256Arg)
+		name, _, _ := strings.Cut(a, "=")
+		return name == api.KernelArgRootfs || name == api.KernelArgRootfsSHA256
 	})
 	if m != nil {
 		if a, ok := m.Artifact(image.RootfsFile); ok {
-			args = append(args,
-				rootfsArg+strings.TrimSuffix(sc.ControllerURL, "/")+"/images/"+v+"/"+image.RootfsFile,
-				rootfsSHA256Arg+a.SHA256)
+			own, err := api.KernelArgs{RootfsURL: strings.TrimSuffix(sc.ControllerURL, "/") + "/images/" + v + "/" + image.RootfsFile,
+				RootfsSHA256: a.SHA256}.Format()
+			if err != nil {
+				return ipxe.Script{}, fmt.Errorf("image %s: %w", v, err)
+			}
+			args = append(args, own...)
 		}
 	}
 	sc.Cmdline = strings.Join(args, " ")
-	return sc
+	return sc, nil
 }

@@ -67,7 +67,6 @@ func testChain(t *testing.T, fw Firmware, timeout time.Duration) {
 	cmdline := vm.KernelCmdline()
 	for _, want := range []string{
 		"BOOTIF=" + vm.BOOTIF(),
-		"corral.url=http://" + controllerIP + ":" + httpPort,
 		l.Cmdline,
 	} {
 		if !containsFold(cmdline, want) {

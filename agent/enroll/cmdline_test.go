@@ -40,22 +40,6 @@ func TestParseCmdline(t *testing.T) {
 // FuzzParseCmdline: any command line parses without panicking, values never
 // contain a double quote, values come from the input, and a parameter
 // appended at the end (after the input's own, before any --) wins.
-func TestSplitCmdline(t *testing.T) {
-	for in, want := range map[string][]string{
-		"":                                nil,
-		"  a\tb\n":                        {"a", "b"},
-		`k="v w" x`:                       {"k=v w", "x"},
-		`"unterminated q`:                 {"unterminated q"},
-		`a -- b`:                          {"a", "--", "b"},
-		`""`:                              {""},
-		"vmlinuz initrd=initrd.img quiet": {"vmlinuz", "initrd=initrd.img", "quiet"},
-	} {
-		if diff := cmp.Diff(want, SplitCmdline(in)); diff != "" {
-			t.Errorf("SplitCmdline(%q) (-want +got):\n%s", in, diff)
-		}
-	}
-}
-
 func FuzzParseCmdline(f *testing.F) {
 	for _, seed := range []string{
 		"initrd=initrd.img BOOTIF=01-52-54-00-12-34-56 corral.api=https://10.0.0.1:9443 corral.ca=" + fp,

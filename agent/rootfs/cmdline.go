@@ -6,15 +6,13 @@ import (
 	"net/url"
 	"strings"
 
-	"corral.io/corral/agent/enroll"
+	api "corral.io/corral/api/v1alpha1"
 )
 
-// Kernel command line parameters naming the root filesystem.
+// The kernel command-line arguments naming the root filesystem.
 const (
-	// ParamURL is the http(s) URL of rootfs.squashfs.
-	ParamURL = "corral.rootfs"
-	// ParamSHA256 is its hex sha256; required with ParamURL.
-	ParamSHA256 = "corral.rootfs.sha256"
+	ParamURL    = api.KernelArgRootfs
+	ParamSHA256 = api.KernelArgRootfsSHA256
 )
 
 // Params say which root filesystem to fetch.
@@ -23,27 +21,17 @@ type Params struct {
 	SHA256 string // lower-case hex, 64 digits
 }
 
-// ParseCmdline reads corral.rootfs= and corral.rootfs.sha256= from a kernel
-// command line. It splits like the kernel (whitespace outside double quotes,
-// quotes dropped; nothing after "--"), and a later occurrence wins. ok is
+// ParseCmdline reads the root filesystem's URL and sha256 from a kernel
+// command line with api.ParseKernelArgs (split like the kernel, nothing
+// after "--", a later occurrence wins). ok is
 // false when neither is there: the node then stays in its initramfs. Either
 // without the other, a URL that is not http(s)://host/..., or a digest that
 // is not 64 hex digits is an error: a root filesystem is never mounted
 // unverified.
 func ParseCmdline(cmdline string) (p Params, ok bool, err error) {
-	var haveURL, haveSum bool
-	for _, arg := range enroll.SplitCmdline(cmdline) {
-		if arg == "--" {
-			break
-		}
-		k, v, _ := strings.Cut(arg, "=")
-		switch k {
-		case ParamURL:
-			p.URL, haveURL = v, true
-		case ParamSHA256:
-			p.SHA256, haveSum = strings.ToLower(v), true
-		}
-	}
+	a := api.ParseKernelArgs(cmdline)
+	p = Params{URL: a.RootfsURL, SHA256: strings.ToLower(a.RootfsSHA256)}
+	haveURL, haveSum := a.Has(ParamURL), a.Has(ParamSHA256)
 	switch {
 	case !haveURL && !haveSum:
 		return Params{}, false, nil

@@ -28,6 +28,7 @@ import (
 	"corral.io/corral/agent/pid1"
 	"corral.io/corral/agent/rootfs"
 	"corral.io/corral/api/client"
+	api "corral.io/corral/api/v1alpha1"
 )
 
 func newInitCmd() *cobra.Command {
@@ -255,7 +256,7 @@ func registerForLogs(ctx context.Context, f runFlags, logs *logship.Shipper, log
 	}
 	apiURL, fp := firstOf(f.api, boot.API), firstOf(f.ca, boot.CAFingerprint)
 	if apiURL == "" || fp == "" {
-		log.Warn("no " + enroll.ParamAPI + "= or " + enroll.ParamCA + "= on the kernel command line: this stage's log stays on the console until enrolment")
+		log.Warn("no " + api.KernelArgAPI + "= or " + api.KernelArgCA + "= on the kernel command line: this stage's log stays on the console until enrolment")
 		return
 	}
 	c, err := client.New(apiURL, client.Trust{CAFingerprint: fp}, "")

@@ -190,10 +190,10 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 	apiURL, fp := firstOf(f.api, boot.API), firstOf(f.ca, boot.CAFingerprint)
 	switch {
 	case apiURL == "":
-		return fmt.Errorf("no controller URL: pass --api https://<controller>:9443 or boot with %s= on the kernel command line (%s)", enroll.ParamAPI, f.cmdline)
+		return fmt.Errorf("no controller URL: pass --api https://<controller>:9443 or boot with %s= on the kernel command line (%s)", api.KernelArgAPI, f.cmdline)
 	case fp == "":
 		return fmt.Errorf("no CA fingerprint: pass --ca-fingerprint or boot with %s= on the kernel command line (%s); "+
-			"the controller logs it at start (ca_fingerprint)", enroll.ParamCA, f.cmdline)
+			"the controller logs it at start (ca_fingerprint)", api.KernelArgCA, f.cmdline)
 	}
 	c, err := client.New(apiURL, client.Trust{CAFingerprint: fp}, "")
 	if err != nil {

@@ -20,9 +20,9 @@
 //     netX is the device iPXE last opened, i.e. the one this script came
 //     through (net0 would be wrong on a machine that boots from its second
 //     port).
-//   - corral.url=<controller URL> — where corral-agent finds the controller.
-//   - corral.api=<https URL> and corral.ca=<SHA-256 of the CA certificate>,
-//     when set — the enrollment API and the fingerprint the agent pins.
+//   - the controller's API URL and the SHA-256 of its CA certificate, when
+//     set — the enrollment API and the fingerprint the agent pins, written
+//     by api.KernelArgs.Format (api/v1alpha1/kernelargs.go names them).
 //
 // # What is safe in a script
 //
@@ -44,6 +44,8 @@ import (
 	"net/url"
 	"strings"
 	"text/template"
+
+	api "corral.io/corral/api/v1alpha1"
 )
 
 // Retry behaviour of the failure path.
@@ -75,11 +77,11 @@ type Script struct {
 	// appends its own arguments (see the package documentation).
 	Cmdline string
 	// ControllerURL is the controller's HTTP base URL, e.g.
-	// http://10.0.0.1:8080, passed to the node as corral.url=.
+	// http://10.0.0.1:8080, which Kernel and Initrd paths resolve against.
 	ControllerURL string
-	// APIURL is the controller's HTTPS API, passed as corral.api=; and
-	// CAFingerprint the SHA-256 of its CA certificate, passed as
-	// corral.ca= so the agent can pin it. Both optional.
+	// APIURL is the controller's HTTPS API, passed as api.KernelArgAPI;
+	// and CAFingerprint the SHA-256 of its CA certificate, passed as
+	// api.KernelArgCA so the agent can pin it. Both optional.
 	APIURL        string
 	CAFingerprint string
 }
@@ -87,8 +89,9 @@ type Script struct {
 // separators are the iPXE tokens that end a command (core/exec.c).
 var separators = map[string]bool{"||": true, "&&": true, ";": true}
 
-// reserved are the arguments Corral sets itself.
-var reserved = []string{"initrd=", "BOOTIF=", "corral.url=", "corral.api=", "corral.ca="}
+// reserved are the arguments Corral sets itself here, besides
+// api.KernelArgAPI and api.KernelArgCA.
+var reserved = []string{"initrd=", "BOOTIF="}
 
 // checkText refuses what iPXE would not pass on literally.
 func checkText(field, s string) error {
@@ -186,28 +189,34 @@ func (s Script) resolved() (resolved, error) {
 	}
 	args := strings.Fields(s.Cmdline)
 	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		own := name == api.KernelArgAPI || name == api.KernelArgCA
 		for _, r := range reserved {
-			if strings.HasPrefix(a, r) {
-				return resolved{}, fmt.Errorf("%w: cmdline: %q is set by Corral; remove it", ErrInvalid, a)
-			}
+			own = own || strings.HasPrefix(a, r)
+		}
+		if own {
+			return resolved{}, fmt.Errorf("%w: cmdline: %q is set by Corral; remove it", ErrInvalid, a)
 		}
 	}
 	controller := strings.TrimSuffix(base.String(), "/")
 	all := append([]string{"initrd=" + InitrdName}, args...)
-	all = append(all, "BOOTIF=01-${netX/mac:hexhyp}", "corral.url="+controller)
+	all = append(all, "BOOTIF=01-${netX/mac:hexhyp}")
 	if s.APIURL != "" {
 		u, err := url.Parse(s.APIURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" || checkText("apiURL", s.APIURL) != nil {
 			return resolved{}, fmt.Errorf("%w: apiURL: %q is not an https URL", ErrInvalid, s.APIURL)
 		}
-		all = append(all, "corral.api="+s.APIURL)
 	}
 	if s.CAFingerprint != "" {
 		if len(s.CAFingerprint) != 64 || strings.Trim(s.CAFingerprint, "0123456789abcdef") != "" {
 			return resolved{}, fmt.Errorf("%w: caFingerprint: want 64 lower-case hex digits", ErrInvalid)
 		}
-		all = append(all, "corral.ca="+s.CAFingerprint)
 	}
+	own, err := api.KernelArgs{API: s.APIURL, CAFingerprint: s.CAFingerprint}.Format()
+	if err != nil {
+		return resolved{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	all = append(all, own...)
 	return resolved{
 		Kernel: kernel, Initrd: initrd, Args: strings.Join(all, " "), Controller: controller,
 		Attempts: Attempts, RetryDelay: RetryDelaySeconds, RebootDelay: RebootDelaySeconds,

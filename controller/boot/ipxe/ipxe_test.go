@@ -74,7 +74,7 @@ func TestRenderedScriptShape(t *testing.T) {
 		t.Errorf("script does not start with #!ipxe:\n%s", out)
 	}
 	for _, want := range []string{
-		"kernel http://10.0.0.1:8080/k initrd=initrd.img console=ttyS0 BOOTIF=01-${netX/mac:hexhyp} corral.url=http://10.0.0.1:8080 || goto corral-failed\n",
+		"kernel http://10.0.0.1:8080/k initrd=initrd.img console=ttyS0 BOOTIF=01-${netX/mac:hexhyp} || goto corral-failed\n",
 		"initrd --name initrd.img http://10.0.0.1:8080/i || goto corral-failed\n",
 		"boot || goto corral-failed\n",
 		"goto corral-boot\n",
@@ -100,7 +100,7 @@ func TestValidateRefusesUnsafeInput(t *testing.T) {
 		{name: "and separator in cmdline", modify: func(s *Script) { s.Cmdline = "quiet && reboot" }, want: "command separator"},
 		{name: "semicolon separator in cmdline", modify: func(s *Script) { s.Cmdline = "quiet ; reboot" }, want: "command separator"},
 		{name: "Corral's own BOOTIF in cmdline", modify: func(s *Script) { s.Cmdline = "BOOTIF=01-aa" }, want: "is set by Corral"},
-		{name: "Corral's own corral.url in cmdline", modify: func(s *Script) { s.Cmdline = "corral.url=http://x" }, want: "is set by Corral"},
+		{name: "Corral's own corral.api in cmdline", modify: func(s *Script) { s.Cmdline = "corral.api=https://x" }, want: "is set by Corral"},
 		{name: "empty kernel", modify: func(s *Script) { s.Kernel = "" }, want: "kernel is empty"},
 		{name: "relative kernel path", modify: func(s *Script) { s.Kernel = "vmlinuz" }, want: "kernel \"vmlinuz\": want an http"},
 		{name: "tftp kernel URL", modify: func(s *Script) { s.Kernel = "tftp://10.0.0.1/vmlinuz" }, want: "want an http"},
