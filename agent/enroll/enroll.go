@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 // Defaults for what the controller does not say.
@@ -37,8 +38,8 @@ type Deps struct {
 	// Credential is a node credential held from an earlier approval, if
 	// any; it is presented at the first registration.
 	Credential string
-	// Backoff paces retries; zero fields take DefaultBackoff's.
-	Backoff Backoff
+	// Backoff paces retries; zero fields take backoff.Default's.
+	Backoff backoff.Backoff
 	// Clock is RealClock when nil.
 	Clock Clock
 	// Rand returns uniform numbers in [0, 1) for the jitter; math/rand/v2
@@ -88,7 +89,7 @@ func Run(ctx context.Context, d Deps) error {
 	if l.rand == nil {
 		l.rand = rand.Float64
 	}
-	l.d.Backoff = d.Backoff.withDefaults()
+	l.d.Backoff = d.Backoff.WithDefaults()
 	return l.run(ctx)
 }
 

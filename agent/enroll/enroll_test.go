@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 const s = time.Second
@@ -73,7 +74,7 @@ func TestRunRegisterBacksOffExponentiallyUpToTheCap(t *testing.T) {
 }
 
 func TestRunBackoffCapIsConfigurable(t *testing.T) {
-	h := &harness{once: true, backoff: Backoff{Initial: 2 * s, Max: 5 * s},
+	h := &harness{once: true, backoff: backoff.Backoff{Initial: 2 * s, Max: 5 * s},
 		api: &fakeAPI{config: []error{errNet, errNet, errNet, errNet}}}
 	if err := h.run(t); err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func TestRunStopsPromptlyWhenCancelled(t *testing.T) {
 			tc.api.cancel = cancel
 			start := time.Now()
 			err := Run(ctx, Deps{API: tc.api, Inventory: testInventory,
-				Backoff: Backoff{Initial: time.Minute, Max: time.Minute}, Rand: func() float64 { return 0.99 }})
+				Backoff: backoff.Backoff{Initial: time.Minute, Max: time.Minute}, Rand: func() float64 { return 0.99 }})
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("Run = %v, want context.Canceled", err)
 			}

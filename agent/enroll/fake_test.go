@@ -12,6 +12,7 @@ import (
 
 	"corral.io/corral/api/client"
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 // fakeAPI answers from scripts, one entry per call; when a script runs out
@@ -147,7 +148,7 @@ type harness struct {
 	applyErr error
 	logs     bytes.Buffer
 	once     bool
-	backoff  Backoff
+	backoff  backoff.Backoff
 }
 
 func (h *harness) run(t *testing.T) error {

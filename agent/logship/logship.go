@@ -53,6 +53,7 @@ import (
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/api/client"
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 // Defaults.
@@ -96,7 +97,7 @@ type Options struct {
 	// (DefaultBatchBytes); one record is sent even if larger.
 	BatchBytes int
 	// Backoff paces retries after a failed send.
-	Backoff enroll.Backoff
+	Backoff backoff.Backoff
 	// BootID returns this boot's id; KernelBootID when nil.
 	BootID func() (string, error)
 	// Seq returns a number that grows during the boot; BootTime when nil.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"corral.io/corral/agent/enroll"
+	"corral.io/corral/internal/backoff"
 )
 
 // Link is what netup knows of a network interface.
@@ -73,7 +73,7 @@ type Config struct {
 	// Attempts is how many DHCP exchanges are tried; default 8.
 	Attempts int
 	// Backoff is the wait between attempts; default 1 s doubling to 8 s, full jitter.
-	Backoff enroll.Backoff
+	Backoff backoff.Backoff
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 	// Netlink and Dial reach the kernel; nil uses netlink in the calling
@@ -118,8 +118,8 @@ func (c *Config) defaults() {
 	if c.Attempts <= 0 {
 		c.Attempts = 8
 	}
-	if c.Backoff == (enroll.Backoff{}) {
-		c.Backoff = enroll.Backoff{Initial: time.Second, Max: 8 * time.Second}
+	if c.Backoff == (backoff.Backoff{}) {
+		c.Backoff = backoff.Backoff{Initial: time.Second, Max: 8 * time.Second}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

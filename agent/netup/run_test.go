@@ -13,7 +13,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"corral.io/corral/agent/enroll"
+	"corral.io/corral/internal/backoff"
 )
 
 // fakeNetlink is a kernel with a fixed set of links whose carrier comes up
@@ -102,7 +102,7 @@ func testConfig(t *testing.T, nl Netlink, d *fakeDHCP) Config {
 		CarrierTimeout: 2 * time.Second,
 		AttemptTimeout: 20 * time.Millisecond,
 		Attempts:       3,
-		Backoff:        enroll.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
+		Backoff:        backoff.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
 		Logger:         slog.New(slog.NewTextHandler(tWriter{t}, nil)),
 		poll:           time.Millisecond,
 	}

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"corral.io/corral/agent/enroll"
+	"corral.io/corral/internal/backoff"
 )
 
 // ErrDigest is returned when what was downloaded is not what was asked for.
@@ -45,7 +45,7 @@ type FetchConfig struct {
 	// and no overall timeout (a root filesystem is hundreds of MB).
 	Client *http.Client
 	// Backoff is the wait between attempts; default 2 s doubling to 30 s.
-	Backoff enroll.Backoff
+	Backoff backoff.Backoff
 	// Attempts bounds the attempts; 0 tries until ctx is done (PID 1 has
 	// nothing better to do than wait for its root filesystem).
 	Attempts int
@@ -63,8 +63,8 @@ func Fetch(ctx context.Context, cfg FetchConfig) (string, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Backoff == (enroll.Backoff{}) {
-		cfg.Backoff = enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
+	if cfg.Backoff == (backoff.Backoff{}) {
+		cfg.Backoff = backoff.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
 	}
 	if cfg.Progress <= 0 {
 		cfg.Progress = 5 * time.Second

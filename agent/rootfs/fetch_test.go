@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"corral.io/corral/agent/enroll"
+	"corral.io/corral/internal/backoff"
 )
 
 func digest(b []byte) string {
@@ -67,7 +67,7 @@ func TestFetchRetriesUntilTheDigestMatches(t *testing.T) {
 	path, err := Fetch(context.Background(), FetchConfig{
 		Params:  Params{URL: srv.URL + "/rootfs.squashfs", SHA256: digest(good)},
 		Dir:     dir,
-		Backoff: enroll.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
+		Backoff: backoff.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func TestFetchNeverLeavesAFileWithTheWrongDigest(t *testing.T) {
 		Params:   Params{URL: srv.URL, SHA256: digest([]byte("genuine"))},
 		Dir:      dir,
 		Attempts: 2,
-		Backoff:  enroll.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
+		Backoff:  backoff.Backoff{Initial: time.Millisecond, Max: time.Millisecond},
 	})
 	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), "2 attempts") {
 		t.Fatalf("err = %v, want a digest mismatch after 2 attempts", err)
@@ -111,7 +111,7 @@ func TestFetchStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := Fetch(ctx, FetchConfig{Params: Params{URL: "http://127.0.0.1:1/r", SHA256: digest(nil)}, Dir: t.TempDir(),
-		Backoff: enroll.Backoff{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond}})
+		Backoff: backoff.Backoff{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond}})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's", err)
 	}

@@ -29,6 +29,7 @@ import (
 	"corral.io/corral/agent/rootfs"
 	"corral.io/corral/api/client"
 	api "corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 func newInitCmd() *cobra.Command {
@@ -180,7 +181,7 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 		log.Warn("no usable BOOTIF= on the kernel command line: trying every physical NIC", "err", err)
 		mac = nil
 	}
-	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
+	retry := backoff.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
 	var res *netup.Result
 	for attempt := 1; ; attempt++ {
 		res, err = netup.Up(ctx, netup.Config{BootMAC: mac, Logger: log.With("step", "netup")})
@@ -188,7 +189,7 @@ func bringUp(ctx context.Context, f runFlags, stage int, reaper *pid1.Reaper, ou
 			log.Info("network up", "iface", res.Iface, "ip", res.Addr().String(), "server", res.Server().String())
 			break
 		}
-		wait := backoff.Delay(attempt, 0.5)
+		wait := retry.Delay(attempt, 0.5)
 		log.Error("network not up yet: retrying", "err", err, "attempt", attempt, "wait", wait.String())
 		if sleep(ctx, wait) != nil {
 			return ctx.Err()
@@ -272,7 +273,7 @@ func registerForLogs(ctx context.Context, f runFlags, logs *logship.Shipper, log
 	logs.SetSender(logship.ClientSender(c))
 	controller := logs.Tap(enroll.FromClient(c))
 	inv := inventory.Collect(opts)
-	backoff := enroll.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
+	retry := backoff.Backoff{Initial: 2 * time.Second, Max: 30 * time.Second}
 	for attempt := 1; ; attempt++ {
 		r, err := controller.Register(ctx, *inv, "")
 		if err == nil {
@@ -282,7 +283,7 @@ func registerForLogs(ctx context.Context, f runFlags, logs *logship.Shipper, log
 		if ctx.Err() != nil {
 			return
 		}
-		wait := backoff.Delay(attempt, rand.Float64())
+		wait := retry.Delay(attempt, rand.Float64())
 		log.Warn("registration failed: retrying; the log waits in memory meanwhile", "err", err, "attempt", attempt, "wait", wait.String())
 		if sleep(ctx, wait) != nil {
 			return

@@ -21,6 +21,7 @@ import (
 	"corral.io/corral/agent/logship"
 	"corral.io/corral/api/client"
 	api "corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 type runFlags struct {
@@ -76,7 +77,7 @@ Examples:
 	cmd.Flags().BoolVar(&f.once, "once", false, "exit once the configuration is fetched and applied, without heartbeating")
 	cmd.Flags().BoolVar(&f.setHostname, "set-hostname", false, "set the hostname from the configuration even when not PID 1")
 	cmd.Flags().StringVar(&f.root, "root", "", "inventory a machine dump under this directory instead of the running machine (tests)")
-	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", enroll.DefaultBackoff.Max, "longest wait between retries while the controller is unreachable")
+	cmd.Flags().DurationVar(&f.backoffMax, "backoff-max", backoff.Default.Max, "longest wait between retries while the controller is unreachable")
 	cmd.Flags().StringVar(&f.cmdline, "cmdline", "/proc/cmdline", "kernel command line to read corral.api= and corral.ca= from")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log debug records")
 	return cmd
@@ -250,7 +251,7 @@ func runAgent(ctx context.Context, f runFlags, d runDeps, errOut io.Writer) erro
 			return inv
 		},
 		Apply:   apply,
-		Backoff: enroll.Backoff{Max: f.backoffMax},
+		Backoff: backoff.Backoff{Max: f.backoffMax},
 		Clock:   d.clock,
 		Logger:  log,
 		Once:    f.once,

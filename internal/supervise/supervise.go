@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"corral.io/corral/internal/backoff"
 )
 
 // Defaults for the zero fields of Options.
@@ -177,11 +179,7 @@ func (s *Supervisor) Delay(n int, r float64) time.Duration {
 	if r < 0 || r >= 1 || math.IsNaN(r) {
 		r = 0.5
 	}
-	d := s.o.Initial
-	for i := 1; i < n && d < s.o.Max; i++ {
-		d *= 2
-	}
-	d = min(d, s.o.Max)
+	d := backoff.Backoff{Initial: s.o.Initial, Max: s.o.Max}.Ceiling(n)
 	return time.Duration(float64(d) * (0.8 + 0.4*r))
 }
 

@@ -1,4 +1,7 @@
-package enroll
+// Package backoff paces retries: capped exponential growth with full
+// jitter. The agent's retry loops (network, root filesystem, enrolment, log
+// shipping) and internal/supervise's restarts share it.
+package backoff
 
 import (
 	"math"
@@ -16,16 +19,16 @@ type Backoff struct {
 	Max time.Duration
 }
 
-// DefaultBackoff is 1 s doubling up to 30 s.
-var DefaultBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second}
+// Default is 1 s doubling up to 30 s.
+var Default = Backoff{Initial: time.Second, Max: 30 * time.Second}
 
-// withDefaults fills the zero fields.
-func (b Backoff) withDefaults() Backoff {
+// WithDefaults is b with its zero fields filled from Default.
+func (b Backoff) WithDefaults() Backoff {
 	if b.Initial <= 0 {
-		b.Initial = DefaultBackoff.Initial
+		b.Initial = Default.Initial
 	}
 	if b.Max <= 0 {
-		b.Max = DefaultBackoff.Max
+		b.Max = Default.Max
 	}
 	if b.Max < b.Initial {
 		b.Max = b.Initial
@@ -36,7 +39,7 @@ func (b Backoff) withDefaults() Backoff {
 // Ceiling is the longest wait after the attempt-th consecutive failure
 // (attempt counts from 1): min(Max, Initial·2^(attempt-1)).
 func (b Backoff) Ceiling(attempt int) time.Duration {
-	b = b.withDefaults()
+	b = b.WithDefaults()
 	d := b.Initial
 	for i := 1; i < attempt && d < b.Max; i++ {
 		d *= 2
