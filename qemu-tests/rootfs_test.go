@@ -14,7 +14,7 @@ import (
 )
 
 // stage2Marker is what corral-agent logs once it runs from the root
-// filesystem (cmd/corral-agent/init.go).
+// filesystem (agent/boot/stage2.go).
 const stage2Marker = `msg="stage 2: running from the root filesystem"`
 
 // TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols boots the node
