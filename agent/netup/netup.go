@@ -15,6 +15,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"corral.io/corral/internal/atomicfile"
 	"corral.io/corral/internal/backoff"
 )
 
@@ -181,8 +182,8 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("configure %s with %s: %w", l.Name, plan.Addr, err)
 	}
 	if b := ResolvConf(plan); b != nil {
-		if err := writeFileAtomic(cfg.ResolvConf, b); err != nil {
-			return nil, fmt.Errorf("write name servers: %w", err)
+		if err := writeResolvConf(cfg.ResolvConf, b); err != nil {
+			return nil, fmt.Errorf("name servers: %w", err)
 		}
 	}
 	log.Info("network up", "iface", l.Name, "mac", l.MAC.String(), "ip", plan.Addr.String(),
@@ -359,27 +360,11 @@ func lease(ctx context.Context, cfg *Config, links []Link) (Link, *dhcpv4.DHCPv4
 		strings.Join(names, ", "), cfg.Attempts, time.Since(start).Round(time.Millisecond), errors.Join(errs...))
 }
 
-// writeFileAtomic replaces path with b (write to a temporary file, rename).
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeResolvConf replaces path with b atomically (internal/atomicfile),
+// making its directory first.
+func writeResolvConf(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".resolv-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, b, 0o644)
 }

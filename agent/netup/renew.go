@@ -268,8 +268,8 @@ func (cfg *RenewConfig) adopt(old, next Lease, renewed bool) error {
 		}
 	}
 	if b := ResolvConf(plan); b != nil && string(b) != string(ResolvConf(oldPlan)) {
-		if err := writeFileAtomic(cfg.ResolvConf, b); err != nil {
-			return fmt.Errorf("write name servers: %w", err)
+		if err := writeResolvConf(cfg.ResolvConf, b); err != nil {
+			return fmt.Errorf("name servers: %w", err)
 		}
 	}
 	what := "DHCP: lease renewed"

@@ -13,8 +13,9 @@ import (
 )
 
 // Reaper waits for every child that exits, so none stays a zombie. PID 1
-// inherits every orphan on the machine; outside PID 1, [BecomeSubreaper]
-// makes a process inherit the orphans of its own descendants.
+// inherits every orphan on the machine; outside PID 1 a process inherits
+// only its own descendants' once it is a child subreaper
+// (prctl PR_SET_CHILD_SUBREAPER), as the tests make themselves.
 //
 // The reaper takes every child, including those started with os/exec:
 // exec.Cmd.Wait then fails with "no child processes". Code that starts
@@ -121,14 +122,4 @@ func describeStatus(ws unix.WaitStatus) string {
 	default:
 		return fmt.Sprintf("status %#x", uint32(ws))
 	}
-}
-
-// BecomeSubreaper makes the calling process inherit the orphans of its
-// descendants (prctl PR_SET_CHILD_SUBREAPER), as PID 1 does. PID 1 needs
-// not call it.
-func BecomeSubreaper() error {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("become child subreaper: %w", err)
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package pid1
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ func TestReaperReapsChildrenAndReportsStatus(t *testing.T) {
 }
 
 func TestReaperReapsOrphans(t *testing.T) {
-	if err := BecomeSubreaper(); err != nil {
+	if err := becomeSubreaper(); err != nil {
 		t.Skip(err)
 	}
 	r := startReaper(t)
@@ -105,4 +106,13 @@ func TestReaperReapsOrphans(t *testing.T) {
 func zombieOrAlive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
+}
+
+// becomeSubreaper makes the test process inherit the orphans of its
+// descendants (prctl PR_SET_CHILD_SUBREAPER), as PID 1 does.
+func becomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
 }
