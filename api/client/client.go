@@ -127,7 +127,7 @@ func verifyPinned(cs tls.ConnectionState, want []byte) error {
 		}
 	}
 	if ca == nil {
-		return errors.New("controller's CA does not match the pinned fingerprint (corral.ca=): refusing to talk to it")
+		return errors.New("controller's CA does not match the pinned fingerprint (" + v1alpha1.KernelArgCA + "=): refusing to talk to it")
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral.io/corral/agent/boot"
+	api "corral.io/corral/api/v1alpha1"
 )
 
 func newInitCmd() *cobra.Command {
@@ -20,13 +21,13 @@ lease) and keep renewing its lease (a new address rewrites k3s' node-ip and
 restarts k3s agent); register with the controller at once, so
 that this stage's log reaches it (corral nodes logs) even if it gets no
 further; then, when the kernel command line names a root filesystem
-(corral.rootfs=<http URL of rootfs.squashfs> corral.rootfs.sha256=<hex>),
+(` + api.KernelArgRootfs + `=<http URL of rootfs.squashfs> ` + api.KernelArgRootfsSHA256 + `=<hex>),
 download it into RAM, check its sha256, mount it read-only with a tmpfs
 overlay, switch_root into it and run again from there as stage 2
 (/usr/local/bin/corral-agent init --stage=2), the network staying up. Without
-corral.rootfs= everything runs in the initramfs. Then enrol exactly as
+` + api.KernelArgRootfs + `= everything runs in the initramfs. Then enrol exactly as
 "corral-agent run" does, with the controller and CA fingerprint from
-corral.api= and corral.ca=, and set the hostname.
+` + api.KernelArgAPI + `= and ` + api.KernelArgCA + `=, and set the hostname.
 
 As PID 1 it reaps orphans and obeys signals: SIGTERM and SIGINT
 (Ctrl-Alt-Del) reboot, SIGUSR2 powers off, SIGUSR1 halts, each after

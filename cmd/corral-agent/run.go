@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"corral.io/corral/agent/boot"
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/backoff"
 )
 
@@ -16,7 +17,7 @@ func newRunCmd() *cobra.Command {
 its configuration, apply it and heartbeat until stopped.
 
 The controller's API URL and the fingerprint of its CA come from the kernel
-command line (corral.api= and corral.ca=, put there by the iPXE script),
+command line (` + api.KernelArgAPI + `= and ` + api.KernelArgCA + `=, put there by the iPXE script),
 unless given as flags. Registration is retried with capped exponential
 backoff while the controller is unreachable; a rejected or decommissioned
 node stops with an error that says so.
@@ -42,13 +43,13 @@ Examples:
 			return boot.Run(cmd.Context(), o, cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&o.API, "api", "", "controller API URL, https://host:9443 (default: corral.api= from the kernel command line)")
-	cmd.Flags().StringVar(&o.CAFingerprint, "ca-fingerprint", "", "hex SHA-256 of the controller's CA certificate (default: corral.ca= from the kernel command line)")
+	cmd.Flags().StringVar(&o.API, "api", "", "controller API URL, https://host:9443 (default: "+api.KernelArgAPI+"= from the kernel command line)")
+	cmd.Flags().StringVar(&o.CAFingerprint, "ca-fingerprint", "", "hex SHA-256 of the controller's CA certificate (default: "+api.KernelArgCA+"= from the kernel command line)")
 	cmd.Flags().BoolVar(&o.Once, "once", false, "exit once the configuration is fetched and applied, without heartbeating")
 	cmd.Flags().BoolVar(&o.SetHostname, "set-hostname", false, "set the hostname from the configuration even when not PID 1")
 	cmd.Flags().StringVar(&o.Root, "root", "", "inventory a machine dump under this directory instead of the running machine (tests)")
 	cmd.Flags().DurationVar(&o.BackoffMax, "backoff-max", backoff.Default.Max, "longest wait between retries while the controller is unreachable")
-	cmd.Flags().StringVar(&o.Cmdline, "cmdline", "/proc/cmdline", "kernel command line to read corral.api= and corral.ca= from")
+	cmd.Flags().StringVar(&o.Cmdline, "cmdline", "/proc/cmdline", "kernel command line to read "+api.KernelArgAPI+"= and "+api.KernelArgCA+"= from")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "log debug records")
 	return cmd
 }
