@@ -54,18 +54,6 @@ func (a KernelArgs) Has(name string) bool {
 	return false
 }
 
-// IsKernelArg reports whether arg, a "name=value" word of a command line,
-// is one of Corral's arguments.
-func IsKernelArg(arg string) bool {
-	name, _, _ := strings.Cut(arg, "=")
-	for _, n := range kernelArgNames {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
 // ParseKernelArgs reads Corral's arguments from a kernel command line
 // (/proc/cmdline). It splits like the kernel ([SplitCmdline]) and stops at
 // "--", after which the arguments belong to init. A later occurrence of an

@@ -44,15 +44,6 @@ func TestFormatKernelArgs(t *testing.T) {
 	}
 }
 
-func TestIsKernelArg(t *testing.T) {
-	for arg, want := range map[string]bool{"corral.api=x": true, "corral.rootfs.sha256=": true, "corral.rootfs": true,
-		"corral.url=x": false, "corral.apix=1": false, "BOOTIF=01": false} {
-		if IsKernelArg(arg) != want {
-			t.Errorf("IsKernelArg(%q) = %v, want %v", arg, !want, want)
-		}
-	}
-}
-
 func TestSplitCmdline(t *testing.T) {
 	for in, want := range map[string][]string{
 		"":                                nil,
