@@ -61,7 +61,11 @@ func child(mode string) {
 		}
 		_ = os.WriteFile(filepath.Join(dir, "grandchild"), []byte(strconv.Itoa(gc.Process.Pid)), 0o600)
 		marker(dir, "ready")
-		select {}
+		// Block for real: a bare select {} leaves no goroutine that can
+		// wake, so without -race the runtime reports a deadlock and exits 2.
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "flaky": // ready while the file "up" exists
 		for {
 			time.Sleep(10 * time.Millisecond)
@@ -276,6 +280,11 @@ func TestChildIgnoringSIGTERMIsKilledWithItsGroupAfterGrace(t *testing.T) {
 	ev, _ := rec.snapshot()
 	if count(ev, Killed) != 1 || count(ev, Stopped) != 0 {
 		t.Errorf("events %+v: want one killed, none stopped", ev)
+	}
+	// SIGKILL to the group is delivered at once but acted on when the
+	// grandchild is next scheduled: give it a moment to die.
+	for deadline := time.Now().Add(5 * time.Second); alive(gc) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if alive(gc) {
 		t.Errorf("grandchild %d outlived its child's process group", gc)
