@@ -29,6 +29,11 @@
 # with every step, to bench/dhcp/results-latest.txt.
 #
 # Environment (defaults in brackets):
+#   QUICK [0]              1: a ~1 minute run (make bench-dhcp QUICK=1) that still prints the
+#                          side-by-side ratios: RUNS=1, STEP_SECS=2, START_RATE=4000,
+#                          SEARCH_BUDGET=20, PRECISION=10, RETRY=0, FIXED_SECS=5 (each
+#                          still overridable), written to bench/dhcp/results-quick.txt;
+#                          coarser and noisier than the full run
 #   SERVERS [kea corral]   which servers to measure (the order alternates between runs)
 #   RUNS [2]               measure everything this many times (noise!)
 #   FIXED_RATE [5000]      offered rate of the fixed-rate measurement, /s
@@ -53,6 +58,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 SERVERS=${SERVERS:-"kea corral"}
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+	: "${RUNS:=1}" "${STEP_SECS:=2}" "${START_RATE:=4000}" "${SEARCH_BUDGET:=20}" "${PRECISION:=10}" "${RETRY:=0}" "${FIXED_SECS:=5}" "${OUT:=$ROOT/bench/dhcp/results-quick.txt}"
+fi
 RUNS=${RUNS:-2}
 FIXED_RATE=${FIXED_RATE:-5000}
 FIXED_SECS=${FIXED_SECS:-10}
@@ -459,7 +468,7 @@ if [[ " $SERVERS " == *" corral "* ]]; then
 	if [[ -n ${CORRAL_REV-} ]]; then CORRAL_VER+=", from $CORRAL_REV"; fi
 fi
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-say "Corral DHCP benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+say "Corral DHCP benchmark$( ((QUICK == 1)) && echo ' (QUICK=1: one coarse run)') — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 say "machine:  $(nproc) CPUs, $CPU_MODEL, kernel $(uname -r)"
 say "load:     $(uptime)"
 say "versions: kea-dhcp4 $(kea-dhcp4 -V 2>/dev/null | head -1), perfdhcp $(perfdhcp -v 2>&1 | head -1), tree git $GIT_REV, corral $CORRAL_VER"

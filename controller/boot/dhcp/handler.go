@@ -62,6 +62,9 @@ type Handler struct {
 	leases  Leaser
 	log     *slog.Logger
 	metrics *Metrics
+	// warns rate-limits "cannot answer": under pool exhaustion or a
+	// failing disk every packet would log one.
+	warns limiter
 }
 
 // NewHandler returns a handler. leases may be nil in proxy mode.
@@ -69,7 +72,7 @@ func NewHandler(cfg Config, l Leaser, log *slog.Logger, m *Metrics) *Handler {
 	if m == nil {
 		m = NewMetrics(nil, nil)
 	}
-	return &Handler{cfg: cfg, leases: l, log: log, metrics: m}
+	return &Handler{cfg: cfg, leases: l, log: log, metrics: m, warns: limiter{every: warnEvery, now: time.Now}}
 }
 
 // Request is a parsed packet with where it came from.
@@ -105,7 +108,9 @@ func (h *Handler) Packet(ctx context.Context, b []byte, port int, peer *net.UDPA
 // explains at debug level.
 func (h *Handler) Handle(ctx context.Context, r Request) *Reply {
 	req := r.Msg
-	log := h.log.With("mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String())
+	// Lazy: formatting the MAC and xid per packet costs CPU that a
+	// server logging at warn level never uses.
+	log := h.log.With("mac", lazy(req.ClientHWAddr.String), "xid", lazy(req.TransactionID.String))
 	mt := req.MessageType()
 	h.metrics.received(mt)
 	if req.OpCode != dhcpv4.OpcodeBootRequest {
@@ -134,8 +139,14 @@ func (h *Handler) Handle(ctx context.Context, r Request) *Reply {
 			h.drop(log, "shutting down")
 			return nil
 		}
-		log.Warn("cannot answer", "type", mt.String(), "err", err)
 		h.metrics.dropped("error")
+		if ok, n := h.warns.allow(); ok {
+			if n > 0 {
+				log.Warn("cannot answer", "type", mt.String(), "err", err, "suppressed", n)
+			} else {
+				log.Warn("cannot answer", "type", mt.String(), "err", err)
+			}
+		}
 		return nil
 	}
 	if resp == nil {
@@ -189,7 +200,7 @@ func (h *Handler) authoritative(ctx context.Context, log *slog.Logger, req *dhcp
 		if err != nil {
 			return nil, err // not durable: stay silent, the client retries
 		}
-		log.Info("ack", "ip", l.IP, "expires", l.Expires.Format(time.RFC3339))
+		log.Info("ack", "ip", l.IP, "expires", l.Expires)
 		resp, err := h.reply(req, dhcpv4.MessageTypeAck, l.IP, classify(req))
 		if err == nil && l.Hostname != "" {
 			resp.UpdateOption(dhcpv4.OptHostName(l.Hostname))
@@ -368,3 +379,8 @@ func ips(as []netip.Addr) []net.IP {
 	}
 	return out
 }
+
+// lazy is a log value computed only if the line is written.
+type lazy func() string
+
+func (f lazy) LogValue() slog.Value { return slog.StringValue(f()) }

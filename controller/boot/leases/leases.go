@@ -279,13 +279,13 @@ func (s *Store) Commit(ctx context.Context, mac net.HardwareAddr, a netip.Addr, 
 	s.mu.Unlock()
 
 	l := Lease{IP: a, MAC: mac, Hostname: hostname, Expires: now.Add(d).Truncate(time.Second)}
-	err := s.write(ctx, func(b *bolt.Bucket) error {
-		v, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		return b.Put(key4(n), v)
-	})
+	// Encoded outside the batch: its transaction runs every caller's
+	// function one after another, so work done there delays all of them.
+	v, err := json.Marshal(l)
+	if err == nil {
+		k := key4(n)
+		err = s.write(ctx, func(b *bolt.Bucket) error { return b.Put(k, v) })
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
