@@ -51,6 +51,25 @@ type Node struct {
 	Conditions []NodeCondition `json:"conditions,omitempty"`
 	// Inventory is included by GET PathNode, left out of lists.
 	Inventory *Inventory `json:"inventory,omitempty"`
+	// Requests are the registration attempts waiting for an operator,
+	// oldest first (docs/design/identity.md): approve one with
+	// ActionRequest.Request.
+	Requests []RegistrationRequest `json:"requests,omitempty"`
+}
+
+// RegistrationRequest is one registration of a node id that waits for a
+// decision: its own inventory, the address it came from, and whether the
+// node held a credential it did not present (an identity conflict).
+type RegistrationRequest struct {
+	ID       string    `json:"id"`
+	Source   string    `json:"source"`
+	Time     time.Time `json:"time"`
+	Expires  time.Time `json:"expires"`
+	Conflict bool      `json:"conflict,omitempty"`
+	// Summary is a one-line digest of the inventory.
+	Summary string `json:"summary"`
+	// Inventory is included by GET PathNode, left out of lists.
+	Inventory *Inventory `json:"inventory,omitempty"`
 }
 
 // Condition types of a Node.
@@ -61,10 +80,14 @@ const (
 	// ConditionKubeReady: the node's Kubernetes Node (named after its
 	// hostname) is Ready.
 	ConditionKubeReady = "KubeReady"
+	// ConditionIdentityConflict: present, True, only while a registration
+	// that did not present the credential of a node holding one waits
+	// (Node.Requests with conflict set). It is never part of readiness.
+	ConditionIdentityConflict = "IdentityConflict"
 )
 
 // ConditionTypes is the order of Node.Conditions.
-var ConditionTypes = []string{ConditionAgentReady, ConditionKubeReady}
+var ConditionTypes = []string{ConditionAgentReady, ConditionKubeReady, ConditionIdentityConflict}
 
 // Condition statuses, as in Kubernetes.
 const (
@@ -156,4 +179,7 @@ type ActionRequest struct {
 	// Set and Remove, for labels.
 	Set    map[string]string `json:"set,omitempty"`
 	Remove []string          `json:"remove,omitempty"`
+	// Request, for approve and reject: the registration request (one of
+	// Node.Requests) to approve or dismiss; empty when there is only one.
+	Request string `json:"request,omitempty"`
 }

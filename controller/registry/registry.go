@@ -351,6 +351,9 @@ func (s *Store) Forget(id string) error {
 		if err := tx.Bucket(bucketEvents).DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
+		if err := forgetRequests(tx, id); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketNodes).Delete([]byte(id))
 	})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -15,55 +16,105 @@ const pendingRetry = 5
 // register records a booting machine and decides, per policy, whether it is
 // approved. It returns an enrollment token for this boot; no secret (node
 // credential, join data) is ever in this answer.
+//
+// A registration that does not present the node's valid credential never
+// changes the record of a node that holds one: it becomes a registration
+// request flagged as an identity conflict. One for a node without a
+// credential that the policy does not approve becomes a request of its own
+// too (docs/design/identity.md).
 func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req v1alpha1.RegisterRequest
-	if err := decode(r, &req); err != nil {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxRegisterBody)
+	req, err := decodeRegister(r)
+	if err != nil {
 		return nil, err
 	}
-	if req.APIVersion != v1alpha1.Version || req.Kind != v1alpha1.KindRegisterRequest {
-		return nil, fail(http.StatusBadRequest, "want apiVersion %q and kind %q, got %q and %q", v1alpha1.Version, v1alpha1.KindRegisterRequest, req.APIVersion, req.Kind)
-	}
 	id := req.Inventory.Identity.NodeID
-	if !nodeIDPattern.MatchString(id) {
-		return nil, fail(http.StatusBadRequest, "inventory.identity.nodeID %q is not a node id (1-128 of A-Z a-z 0-9 . _ : -)", id)
+	old, gerr := a.o.Registry.Get(id)
+	exists := gerr == nil
+	if gerr != nil && !errors.Is(gerr, registry.ErrNotFound) {
+		return nil, gerr
 	}
 	// A credential from an earlier approval proves this is the machine
 	// that was approved: it keeps its approval across the reboot.
 	kept := false
-	if req.Credential != "" {
+	if req.Credential != "" && exists {
 		cid, secret, ok := enroll.SplitNodeToken(req.Credential)
-		if old, err := a.o.Registry.Get(id); ok && cid == id && err == nil && enroll.Matches(old.CredentialHash, secret) {
-			kept = true
+		kept = ok && cid == id && enroll.Matches(old.CredentialHash, secret)
+	}
+	source := sourceOf(r)
+	if !kept {
+		if err := a.limits.allow(source); err != nil {
+			return nil, err
 		}
 	}
-	n, created, err := a.o.Registry.Register(&req.Inventory)
-	if err != nil {
-		return nil, err
-	}
-	log := a.log.With("node", id)
-	if created {
-		log.Info("node registered", "macs", n.MACs)
-	}
-	switch {
-	case n.State == registry.Discovered:
-		n, err = a.decide(n, &req.Inventory, "")
-	case kept:
-		log.Info("node re-registered with its credential")
-	case n.State != registry.Pending:
-		// Enrolled before, but this boot carries no valid credential:
-		// whoever sends this inventory must pass the policy again.
-		n, err = a.decide(n, &req.Inventory, "re-registered without its credential: ")
-	}
-	if err != nil {
-		return nil, err
-	}
+	log := a.log.With("node", id, "source", source)
 	token, hash := enroll.NodeToken(id)
-	n, err = a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
-		n.EnrollmentHash = hash
-		return nil, nil
-	})
-	if err != nil {
-		return nil, err
+	var n registry.Node
+	switch {
+	case kept:
+		if n, _, err = a.o.Registry.Register(&req.Inventory); err != nil {
+			return nil, err
+		}
+		log.Info("node re-registered with its credential")
+		if n, err = a.setEnrollment(id, hash); err != nil {
+			return nil, err
+		}
+	case exists && old.State == registry.Decommissioned:
+		return nil, fmt.Errorf("%w: %s was decommissioned; forget it to enrol it again", registry.ErrRefused, id)
+	case exists && old.CredentialHash != "":
+		// Someone sends the id of a node that holds a credential, without
+		// it: the same machine that lost its identity, or a copy. Record
+		// it; change nothing.
+		rq, err := a.o.Registry.AddRequest(a.request(id, source, hash, true, &req.Inventory), a.o.RequestLimits)
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("identity conflict: registration without the credential of a node that holds one", "request", rq.ID, "state", old.State)
+		n = old
+		return v1alpha1.RegisterResponse{
+			APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
+			NodeID: id, State: string(registry.Pending), EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
+			Message: fmt.Sprintf("node %s holds a credential this registration did not present: identity conflict recorded as request %s; an operator decides (corral nodes approve %s --request %s)", id, rq.ID, id, rq.ID),
+		}, nil
+	default:
+		approve, why := a.o.Policy.Decide(&req.Inventory)
+		if !exists {
+			if n, _, err = a.o.Registry.Register(&req.Inventory); err != nil {
+				return nil, err
+			}
+			log.Info("node registered", "macs", n.MACs)
+		} else {
+			n = old
+		}
+		if approve {
+			if exists {
+				if n, _, err = a.o.Registry.Register(&req.Inventory); err != nil {
+					return nil, err
+				}
+			}
+			if n.State == registry.Discovered || n.State == registry.Pending {
+				log.Info("enrollment decision", "state", registry.Approved, "why", why)
+				if n, err = a.o.Registry.Transition(id, registry.Approved, why); err != nil {
+					return nil, err
+				}
+			}
+			if n, err = a.setEnrollment(id, hash); err != nil {
+				return nil, err
+			}
+			break
+		}
+		// Its own request: the node's record keeps its inventory until an
+		// operator approves this one.
+		rq, err := a.o.Registry.AddRequest(a.request(id, source, hash, false, &req.Inventory), a.o.RequestLimits)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("registration request waits for an operator", "request", rq.ID, "why", why)
+		return v1alpha1.RegisterResponse{
+			APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
+			NodeID: id, State: string(registry.Pending), EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
+			Message: fmt.Sprintf("waiting for an operator to approve request %s of node %s: corral nodes approve %s --request %s", rq.ID, id, id, rq.ID),
+		}, nil
 	}
 	return v1alpha1.RegisterResponse{
 		APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
@@ -72,21 +123,13 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
 	}, nil
 }
 
-// decide applies the enrollment policy to a node.
-func (a *API) decide(n registry.Node, inv *v1alpha1.Inventory, prefix string) (registry.Node, error) {
-	approve, why := a.o.Policy.Decide(inv)
-	to := registry.Pending
-	if approve {
-		to = registry.Approved
-		if n.State != registry.Discovered && n.State != registry.Pending {
-			return n, nil // still approved; a new credential will be issued
-		}
-	}
-	if n.State == to {
-		return n, nil
-	}
-	a.log.Info("enrollment decision", "node", n.ID, "state", to, "why", prefix+why)
-	return a.o.Registry.Transition(n.ID, to, prefix+why)
+// setEnrollment makes hash the node's enrollment token: the one that may
+// collect its credential.
+func (a *API) setEnrollment(id, hash string) (registry.Node, error) {
+	return a.o.Registry.Update(id, func(n *registry.Node) (*registry.Event, error) {
+		n.EnrollmentHash = hash
+		return nil, nil
+	})
 }
 
 func waitMessage(n registry.Node) string {
@@ -106,8 +149,21 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, fail(http.StatusUnauthorized, "missing or malformed enrollment token: register first")
 	}
 	n, err := a.o.Registry.Get(id)
+	if err == nil && !enroll.Matches(n.EnrollmentHash, secret) {
+		// A token of a waiting request: it waits; no secret.
+		if rq, ok, rerr := a.o.Registry.RequestByHash(enroll.Hash(secret)); rerr == nil && ok && rq.Node == id {
+			if n.State == registry.Decommissioned {
+				return nil, fail(http.StatusForbidden, "node %s is decommissioned or was rejected: corral nodes forget %s lets it enrol again", id, id)
+			}
+			return status{http.StatusAccepted, v1alpha1.RegisterResponse{
+				APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
+				NodeID: id, State: string(registry.Pending), RetryAfterSeconds: pendingRetry,
+				Message: fmt.Sprintf("waiting for an operator to approve request %s of node %s: corral nodes approve %s --request %s", rq.ID, id, id, rq.ID),
+			}}, nil
+		}
+	}
 	if err != nil || !enroll.Matches(n.EnrollmentHash, secret) {
-		return nil, fail(http.StatusUnauthorized, "enrollment token not valid (a newer registration replaced it?): register again")
+		return nil, fail(http.StatusUnauthorized, "enrollment token not valid (a newer registration replaced it, or its request was discarded or expired?): register again")
 	}
 	switch n.State {
 	case registry.Decommissioned:

@@ -196,18 +196,24 @@ func TestK3sJoinDataGoesOnlyToApprovedNodes(t *testing.T) {
 		t.Errorf("config of a decommissioned node: %d %+v, want a refusal and no join data", code, cfg.K3s)
 	}
 
-	// A node that re-registers without its credential is pending again
-	// under the manual policy: the old credential is refused.
+	// A registration of the approved node's id without its credential (a
+	// copy of its identity) is an identity conflict: its token waits and
+	// gets nothing, and the real node keeps its credential (issue 12, F1).
 	again := r.register("approved-node", "52:54:00:00:01:03", "")
 	if again.State != "pending" {
 		t.Fatalf("re-registered without a credential: %s, want pending", again.State)
 	}
-	if code, cfg := r.config(cred); code == http.StatusOK || cfg.K3s != nil {
-		t.Errorf("config of a node pending again: %d %+v, want a refusal", code, cfg.K3s)
+	if code := r.call("POST", v1alpha1.PathCredential, again.EnrollmentToken, nil, nil); code != http.StatusAccepted {
+		t.Errorf("credential for the conflicting registration: %d, want 202", code)
 	}
+	code, cfg = r.config(cred)
+	if code != http.StatusOK || cfg.K3s == nil {
+		t.Errorf("config of the real node during the conflict: %d %+v, want its configuration", code, cfg.K3s)
+	}
+	allowedAgain := len(r.bodies) - 1
 
 	for i, b := range r.bodies {
-		if i == allowed || i == allowedGone {
+		if i == allowed || i == allowedGone || i == allowedAgain {
 			continue
 		}
 		if strings.Contains(b, joinToken) || strings.Contains(b, "serverURL") {

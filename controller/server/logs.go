@@ -67,7 +67,15 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, fail(http.StatusUnauthorized, "missing or malformed token: send the enrollment token from register, or the node credential")
 	}
 	n, err := a.o.Registry.Get(id)
-	if err != nil || !(enroll.Matches(n.EnrollmentHash, secret) || enroll.Matches(n.CredentialHash, secret)) {
+	byRequest := false
+	if err == nil && n.CredentialHash == "" && !enroll.Matches(n.EnrollmentHash, secret) {
+		// The token of a waiting registration request of a node that holds
+		// no credential (never of an identity conflict: a copy of a node's
+		// identity must not write into its log).
+		rq, ok, rerr := a.o.Registry.RequestByHash(enroll.Hash(secret))
+		byRequest = rerr == nil && ok && rq.Node == id && !rq.Conflict
+	}
+	if err != nil || !(byRequest || enroll.Matches(n.EnrollmentHash, secret) || enroll.Matches(n.CredentialHash, secret)) {
 		return nil, fail(http.StatusUnauthorized, "token not valid (a newer registration replaced it?): register again")
 	}
 	if n.State == registry.Decommissioned {
@@ -77,7 +85,7 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 		Credential: enroll.Matches(n.CredentialHash, secret),
 		// Never approved (no credential was ever issued): an enrollment
 		// token is all anyone needs, so the smaller bounds apply.
-		Unapproved: (n.State == registry.Discovered || n.State == registry.Pending) && n.CredentialHash == "",
+		Unapproved: byRequest || (n.State == registry.Discovered || n.State == registry.Pending) && n.CredentialHash == "",
 	}
 	var b v1alpha1.LogBatch
 	if err := decode(r, &b); err != nil {

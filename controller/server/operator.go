@@ -132,9 +132,19 @@ func (a *API) listNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	reqs, err := a.o.Registry.Requests("")
+	if err != nil {
+		return nil, err
+	}
+	byNode := map[string][]registry.Request{}
+	for _, rq := range reqs {
+		byNode[rq.Node] = append(byNode[rq.Node], rq)
+	}
 	out := v1alpha1.NodeList{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindNodeList, Items: []v1alpha1.Node{}}
 	for _, n := range nodes {
-		out.Items = append(out.Items, a.view(n, false))
+		v := a.view(n, false)
+		withRequests(&v, byNode[n.ID], false)
+		out.Items = append(out.Items, v)
 	}
 	return out, nil
 }
@@ -145,6 +155,11 @@ func (a *API) getNode(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	v := a.view(n, true)
+	reqs, err := a.o.Registry.Requests(n.ID)
+	if err != nil {
+		return nil, err
+	}
+	withRequests(&v, reqs, true)
 	if a.o.KubeReadiness && n.KubeReadySince.IsZero() { // a record written before the registry kept it
 		evs, err := a.o.Registry.Events(n.ID)
 		if err != nil {
@@ -261,18 +276,26 @@ func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
 	var err error
 	switch act {
 	case "approve":
-		cur, gerr := a.o.Registry.Get(id)
-		if gerr != nil {
-			return nil, gerr
+		// An operator approves a registration request: its inventory
+		// becomes the node's, and only its token gets the credential.
+		var rq registry.Request
+		n, rq, err = a.o.Registry.ApproveRequest(id, req.Request, reason("approved by an operator"))
+		if err == nil && rq.Conflict {
+			a.log.Warn("identity conflict resolved by an operator: the node's credential is revoked", "node", id, "request", rq.ID, "source", rq.Source)
 		}
-		if cur.State != registry.Pending && cur.State != registry.Discovered {
-			return nil, fail(http.StatusConflict, "node %s is %s: only pending nodes can be approved", id, cur.State)
-		}
-		n, err = a.o.Registry.Transition(id, registry.Approved, reason("approved by an operator"))
 	case "reject":
 		cur, gerr := a.o.Registry.Get(id)
 		if gerr != nil {
 			return nil, gerr
+		}
+		if req.Request != "" || cur.State != registry.Pending && cur.State != registry.Discovered {
+			// Dismiss one request (an identity conflict of an enrolled
+			// node, or one of several of a pending node).
+			if _, err = a.o.Registry.RejectRequest(id, req.Request, reason("rejected by an operator")); err != nil {
+				return nil, err
+			}
+			n, err = a.o.Registry.Get(id)
+			break
 		}
 		if cur.State != registry.Pending && cur.State != registry.Discovered {
 			return nil, fail(http.StatusConflict, "node %s is %s: only pending nodes can be rejected (use decommission)", id, cur.State)

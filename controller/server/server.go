@@ -69,6 +69,11 @@ type Options struct {
 	// controller reconciles Kubernetes): the operator's Node view then
 	// carries the KubeReady condition.
 	KubeReadiness bool
+	// RequestLimits bound the registration requests waiting for an
+	// operator; RegisterRate the unauthenticated registrations
+	// (register.go). Zero values take the defaults.
+	RequestLimits registry.RequestLimits
+	RegisterRate  RegisterRate
 }
 
 // API is the HTTP handler.
@@ -81,6 +86,7 @@ type API struct {
 	// onRequest every request the server handles (tests).
 	onConnState func(net.Conn, http.ConnState)
 	onRequest   func(*http.Request)
+	limits      *registerLimits
 }
 
 // New returns the API handler.
@@ -94,7 +100,10 @@ func New(o Options) *API {
 	if o.LostAfter == 0 {
 		o.LostAfter = 6 * o.Heartbeat
 	}
-	a := &API{o: o, log: o.Logger, mux: http.NewServeMux()}
+	if o.RequestLimits == (registry.RequestLimits{}) {
+		o.RequestLimits = registry.DefaultRequestLimits
+	}
+	a := &API{o: o, log: o.Logger, mux: http.NewServeMux(), limits: newRegisterLimits(o.RegisterRate)}
 	a.req = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "corral_api_request_duration_seconds",
 		Help:    "API requests by route and status code.",
@@ -154,6 +163,11 @@ func (a *API) route(pattern string, h handlerFunc) {
 				code = http.StatusConflict
 			case errors.Is(err, registry.ErrRefused):
 				code = http.StatusForbidden
+			case errors.Is(err, registry.ErrNoRequest):
+				code = http.StatusConflict
+			case errors.Is(err, registry.ErrTooManyRequests):
+				code = http.StatusTooManyRequests
+				w.Header().Set("Retry-After", "60")
 			default:
 				code = http.StatusInternalServerError
 				a.log.Error("api request failed", "route", routeName, "err", err)

@@ -106,7 +106,7 @@ func TestManualEnrollment(t *testing.T) {
 	for _, e := range evs {
 		got = append(got, string(e.Type)+":"+e.To)
 	}
-	want := []string{"registered:discovered", "state:pending", "state:approved", "credential:", "profile:default", "state:provisioning", "state:ready"}
+	want := []string{"registered:discovered", "registration:", "state:pending", "state:approved", "credential:", "profile:default", "state:provisioning", "state:ready"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -133,8 +133,11 @@ func TestAutoPolicyAndReboots(t *testing.T) {
 	// Someone else presenting n1's identity with a made-up credential
 	// gets no credential of n1's: it must enrol like anyone.
 	forged := "n1." + enroll.NewSecret()
-	if reg, _ := a.Register(ctx, inv("n1", "52:54:00:00:00:01"), forged); reg.State != "ready" {
-		t.Errorf("forged credential changed the state to %s", reg.State)
+	if reg, _ := a.Register(ctx, inv("n1", "52:54:00:00:00:01"), forged); reg.State != "pending" {
+		t.Errorf("forged credential: answered %s, want pending (an identity conflict)", reg.State)
+	}
+	if got := state(t, c, "n1"); got != registry.Ready {
+		t.Errorf("forged credential changed the state to %s", got)
 	}
 	if _, err := a.WithToken(forged).Config(ctx); !client.IsStatus(err, http.StatusUnauthorized) {
 		t.Errorf("config with a forged credential: %v, want 401", err)
