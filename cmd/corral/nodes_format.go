@@ -135,12 +135,37 @@ var conditionWaits = map[string]string{
 	v1alpha1.ConditionKubeReady:  "kubernetes node",
 }
 
+// requestsNote says, for WAITING FOR, what registration requests wait.
+func requestsNote(n v1alpha1.Node) string {
+	conflicts := 0
+	for _, r := range n.Requests {
+		if r.Conflict {
+			conflicts++
+		}
+	}
+	switch {
+	case conflicts > 0:
+		return fmt.Sprintf("identity conflict (%d)", conflicts)
+	case len(n.Requests) > 1:
+		return fmt.Sprintf("(%d requests)", len(n.Requests))
+	}
+	return ""
+}
+
 // waitingFor says what keeps a node from being ready: "approval" for a
 // pending node, "heartbeat" for a lost one, and for an approved or
 // provisioning node its conditions that are not True ("agent",
 // "kubernetes node" or both). Empty when it waits for nothing (ready,
 // decommissioned) or the controller sent no conditions (an older one).
 func waitingFor(n v1alpha1.Node) string {
+	w := waitingForState(n)
+	if note := requestsNote(n); note != "" {
+		return strings.TrimSpace(w + " " + note)
+	}
+	return w
+}
+
+func waitingForState(n v1alpha1.Node) string {
 	switch n.State {
 	case v1alpha1.NodeDiscovered, v1alpha1.NodePending:
 		return "approval"
@@ -151,7 +176,7 @@ func waitingFor(n v1alpha1.Node) string {
 	}
 	var w []string
 	for _, c := range n.Conditions {
-		if c.Status != v1alpha1.ConditionTrue {
+		if c.Status != v1alpha1.ConditionTrue && c.Type != v1alpha1.ConditionIdentityConflict {
 			w = append(w, cmp.Or(conditionWaits[c.Type], c.Type))
 		}
 	}
@@ -310,6 +335,21 @@ func writeNodeDetails(out io.Writer, n v1alpha1.Node, events []v1alpha1.Event, n
 	if inv := n.Inventory; inv != nil {
 		fmt.Fprintln(out)
 		if err := writeHardware(out, inv); err != nil {
+			return err
+		}
+	}
+	if len(n.Requests) > 0 {
+		fmt.Fprintf(out, "\nRegistration requests (corral nodes approve|reject %s --request ID):\n", n.ID)
+		rw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(rw, "  ID\tSOURCE\tAGE\tKIND\tINVENTORY")
+		for _, r := range n.Requests {
+			kind := "new"
+			if r.Conflict {
+				kind = "identity conflict"
+			}
+			fmt.Fprintf(rw, "  %s\t%s\t%s\t%s\t%s\n", r.ID, r.Source, age(now, r.Time), kind, r.Summary)
+		}
+		if err := rw.Flush(); err != nil {
 			return err
 		}
 	}

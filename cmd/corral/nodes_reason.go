@@ -13,9 +13,10 @@ import (
 // nodesReasonFlags are the flags of the verbs that change a node's state
 // and record why: approve, reject, decommission.
 type nodesReasonFlags struct {
-	reason string
-	output string
-	node   string
+	reason  string
+	request string
+	output  string
+	node    string
 }
 
 // newNodesReasonCmd completes cmd (its documentation filled by the verb's
@@ -35,12 +36,15 @@ func newNodesReasonCmd(dial dialFunc, action, done string, cmd *cobra.Command) *
 		return f.run(cmd.Context(), d, cmd.OutOrStdout(), action, done)
 	}
 	cmd.Flags().StringVar(&f.reason, "reason", "", "why, recorded in the node's events")
+	if action == "approve" || action == "reject" {
+		cmd.Flags().StringVar(&f.request, "request", "", "the registration request to "+action+" (an ID from corral nodes show); needed when the node has several")
+	}
 	addOutputFlag(cmd, &f.output, "", writeOutputUsage)
 	return cmd
 }
 
 func (f *nodesReasonFlags) run(ctx context.Context, d *nodesDeps, out io.Writer, action, done string) error {
-	n, err := d.actOn(ctx, f.node, action, v1alpha1.ActionRequest{Reason: f.reason})
+	n, err := d.actOn(ctx, f.node, action, v1alpha1.ActionRequest{Reason: f.reason, Request: f.request})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, f.node, err)
 	}

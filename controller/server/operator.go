@@ -278,6 +278,23 @@ func (a *API) action(w http.ResponseWriter, r *http.Request) (any, error) {
 	case "approve":
 		// An operator approves a registration request: its inventory
 		// becomes the node's, and only its token gets the credential.
+		waiting, rerr := a.o.Registry.Requests(id)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if len(waiting) == 0 && req.Request == "" {
+			// A record without requests (written by an older controller,
+			// or its requests expired): approve the node as such.
+			cur, gerr := a.o.Registry.Get(id)
+			if gerr != nil {
+				return nil, gerr
+			}
+			if cur.State != registry.Pending && cur.State != registry.Discovered {
+				return nil, fail(http.StatusConflict, "node %s is %s: only pending nodes, or nodes with registration requests, can be approved", id, cur.State)
+			}
+			n, err = a.o.Registry.Transition(id, registry.Approved, reason("approved by an operator"))
+			break
+		}
 		var rq registry.Request
 		n, rq, err = a.o.Registry.ApproveRequest(id, req.Request, reason("approved by an operator"))
 		if err == nil && rq.Conflict {

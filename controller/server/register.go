@@ -206,7 +206,6 @@ func conflictCondition(rs []v1alpha1.RegistrationRequest) (v1alpha1.NodeConditio
 		Message: fmt.Sprintf("%d registration(s) of this node's id did not present its credential; the node is unchanged (corral nodes show lists them; approve one with --request, or reject it)", n)}, true
 }
 
-
 // withRequests adds a node's waiting requests and, for a conflict, the
 // IdentityConflict condition.
 func withRequests(v *v1alpha1.Node, rs []registry.Request, withInventory bool) {
