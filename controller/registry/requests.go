@@ -51,18 +51,20 @@ type RequestLimits struct {
 
 // DefaultRequestLimits: a request holds at most one inventory (the API
 // bounds its size), so the total bounds the disk a flood can take.
-var DefaultRequestLimits = RequestLimits{PerNode: 8, Total: 256, TTL: 24 * time.Hour}
+var DefaultRequestLimits = RequestLimits{PerNode: 8, Total: 128, TTL: 24 * time.Hour}
 
 // ErrTooManyRequests: the caps of RequestLimits are reached.
 var ErrTooManyRequests = errors.New("too many registration requests waiting")
 
 var bucketRequests = []byte("requests")
 
-// AddRequest records a registration attempt for an existing node (see
-// Register for a new one): the node's record is not changed, only a
-// "registration" event (an "identity-conflict" one for a conflict) is
-// added. Expired requests are dropped first; over the limits it fails with
-// ErrTooManyRequests. A node in state discovered becomes pending.
+// AddRequest records a registration attempt: the record of an existing
+// node is not changed, only a "registration" event (an
+// "identity-conflict" one for a conflict) is added; a node id never seen
+// is created, pending, with the request's inventory, in the same
+// transaction (so the caps bound new records too). Expired requests are
+// dropped first; over the limits it fails with ErrTooManyRequests. A node
+// in state discovered becomes pending.
 func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 	if len(r.EnrollmentHash) < 12 {
 		return Request{}, errors.New("request has no enrollment hash")
@@ -76,9 +78,6 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 		n, ok, err := get(tx, r.Node)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrNotFound, r.Node)
 		}
 		if n.State == Decommissioned {
 			return fmt.Errorf("%w: %s was decommissioned; forget it to enrol it again", ErrRefused, r.Node)
@@ -98,6 +97,18 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 		}
 		if lim.Total > 0 && len(all) >= lim.Total {
 			return fmt.Errorf("%w: %d in all (corral nodes requests lists them; they expire after %s)", ErrTooManyRequests, len(all), lim.TTL)
+		}
+		if !ok {
+			if r.Inventory == nil || r.Inventory.Identity.NodeID != r.Node {
+				return fmt.Errorf("request for new node %s has no inventory of it", r.Node)
+			}
+			n = Node{ID: r.Node, State: Discovered, StateSince: now, FirstSeen: now, LastSeen: now,
+				Inventory: r.Inventory, MACs: macs(r.Inventory),
+				AgentReadySince: now, AgentReadyReason: ReasonNotApproved + ": registered",
+				KubeReadySince: now, KubeReadyReason: ReasonNotSeenYet}
+			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: "registered", To: string(Discovered)}); err != nil {
+				return err
+			}
 		}
 		r.ID, r.Time = r.EnrollmentHash[:12], now
 		r.Expires = now.Add(lim.TTL)
@@ -125,6 +136,9 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: "state", From: string(Discovered), To: string(Pending), Reason: "registration request " + r.ID + " waits for an operator"}); err != nil {
 				return err
 			}
+		}
+		if !ok {
+			return put(tx, &n, nil)
 		}
 		return put(tx, &n, n.MACs)
 	})

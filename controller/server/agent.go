@@ -78,19 +78,12 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
 		}, nil
 	default:
 		approve, why := a.o.Policy.Decide(&req.Inventory)
-		if !exists {
+		if approve {
 			if n, _, err = a.o.Registry.Register(&req.Inventory); err != nil {
 				return nil, err
 			}
-			log.Info("node registered", "macs", n.MACs)
-		} else {
-			n = old
-		}
-		if approve {
-			if exists {
-				if n, _, err = a.o.Registry.Register(&req.Inventory); err != nil {
-					return nil, err
-				}
+			if !exists {
+				log.Info("node registered", "macs", n.MACs)
 			}
 			if n.State == registry.Discovered || n.State == registry.Pending {
 				log.Info("enrollment decision", "state", registry.Approved, "why", why)

@@ -16,9 +16,9 @@ import (
 )
 
 // MaxRegisterBody bounds a registration: the inventory of a large server
-// is tens of kilobytes, and an unauthenticated client must not make the
+// is tens of kilobytes (a DGX A100: 22 KB), and an unauthenticated client must not make the
 // registry store a megabyte per request (issue 12, F5).
-const MaxRegisterBody = 128 << 10
+const MaxRegisterBody = 64 << 10
 
 // RegisterRate bounds unauthenticated registrations (those not presenting a
 // valid node credential): per source address and in all. A node that
