@@ -49,6 +49,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/agent/inventory"
 	"corral.io/corral/api/client"
@@ -121,6 +123,9 @@ func controller(args []string) error {
 		Registry: reg, Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}, Profiles: server.Fallback{},
 		AdminHash: ctlenroll.Hash(ctlenroll.NewSecret()), Heartbeat: *heartbeat,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Every simulated agent registers from 127.0.0.1: the per-source
+		// limit of a real provisioning network would measure the limiter.
+		RegisterRate: server.RegisterRate{PerSource: rate.Inf, Global: rate.Inf, PerSourceBurst: 1, GlobalBurst: 1},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
