@@ -52,4 +52,11 @@ const (
 	EventLabels EventType = "labels"
 	// EventCredential: the node was issued its credential.
 	EventCredential EventType = "credential"
+	// EventRegistration: a registration request was recorded, rejected
+	// or discarded (docs/design/identity.md); Reason names it, its source
+	// address and inventory.
+	EventRegistration EventType = "registration"
+	// EventIdentityConflict: a registration of a node holding a
+	// credential did not present it; the node was not changed.
+	EventIdentityConflict EventType = "identity-conflict"
 )

@@ -176,7 +176,7 @@ func TestReplayF1CopiedIdentityCannotTakeOverAReadyNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := evs[len(evs)-1]; last.Type != "identity-conflict" || !strings.Contains(last.Reason, "10.10.0.66") {
+	if last := evs[len(evs)-1]; last.Type != v1alpha1.EventIdentityConflict || !strings.Contains(last.Reason, "10.10.0.66") {
 		t.Errorf("last event %+v: want the identity conflict from 10.10.0.66", last)
 	}
 	out, err := runCorralCLI(t, l, "nodes", "list")
@@ -248,7 +248,7 @@ func TestReplayF2OperatorApprovesTheRequestNotTheID(t *testing.T) {
 	evs, _ := l.op.Events(ctx, "node-f2")
 	regs := 0
 	for _, e := range evs {
-		if e.Type == "registration" {
+		if e.Type == v1alpha1.EventRegistration {
 			regs++
 		}
 	}

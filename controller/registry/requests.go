@@ -106,7 +106,7 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 				Inventory: r.Inventory, MACs: macs(r.Inventory),
 				AgentReadySince: now, AgentReadyReason: ReasonNotApproved + ": registered",
 				KubeReadySince: now, KubeReadyReason: ReasonNotSeenYet}
-			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: "registered", To: string(Discovered)}); err != nil {
+			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: v1alpha1.EventRegistered, To: string(Discovered)}); err != nil {
 				return err
 			}
 		}
@@ -119,10 +119,10 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 		if err := b.Put([]byte(r.EnrollmentHash), v); err != nil {
 			return err
 		}
-		ev := Event{Node: r.Node, Time: now, Type: "registration",
+		ev := Event{Node: r.Node, Time: now, Type: v1alpha1.EventRegistration,
 			Reason: fmt.Sprintf("registration request %s from %s: %s", r.ID, r.Source, r.Summary)}
 		if r.Conflict {
-			ev.Type = "identity-conflict"
+			ev.Type = v1alpha1.EventIdentityConflict
 			ev.Reason = fmt.Sprintf("registration request %s from %s did not present the credential of %s (which holds one): node unchanged; corral nodes approve %s --request %s hands the node to it, corral nodes reject %s --request %s dismisses it: %s",
 				r.ID, r.Source, r.Node, r.Node, r.ID, r.Node, r.ID, r.Summary)
 		}
@@ -133,7 +133,7 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 			before := n.agentStatus()
 			n.State, n.StateSince = Pending, now
 			n.noteAgent(before, agentReason(Pending, "waiting for an operator"), now)
-			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: "state", From: string(Discovered), To: string(Pending), Reason: "registration request " + r.ID + " waits for an operator"}); err != nil {
+			if err := s.event(tx, Event{Node: r.Node, Time: now, Type: v1alpha1.EventState, From: string(Discovered), To: string(Pending), Reason: "registration request " + r.ID + " waits for an operator"}); err != nil {
 				return err
 			}
 		}
@@ -212,7 +212,7 @@ func (s *Store) ApproveRequest(id, reqID, reason string) (Node, Request, error) 
 		}
 		oldMACs := n.MACs
 		if changes := Diff(n.Inventory, chosen.Inventory); len(changes) > 0 {
-			if err := s.event(tx, Event{Node: id, Time: now, Type: "inventory", Reason: "inventory of approved request " + chosen.ID, Changes: changes}); err != nil {
+			if err := s.event(tx, Event{Node: id, Time: now, Type: v1alpha1.EventInventory, Reason: "inventory of approved request " + chosen.ID, Changes: changes}); err != nil {
 				return err
 			}
 		}
@@ -223,7 +223,7 @@ func (s *Store) ApproveRequest(id, reqID, reason string) (Node, Request, error) 
 		n.State, n.StateSince, n.AgentReady = Approved, now, false
 		why := fmt.Sprintf("%s: request %s from %s", reason, chosen.ID, chosen.Source)
 		n.noteAgent(before, agentReason(Approved, why), now)
-		if err := s.event(tx, Event{Node: id, Time: now, Type: "state", From: string(from), To: string(Approved), Reason: why}); err != nil {
+		if err := s.event(tx, Event{Node: id, Time: now, Type: v1alpha1.EventState, From: string(from), To: string(Approved), Reason: why}); err != nil {
 			return err
 		}
 		if err := s.dropRequests(tx, id, chosen.ID, now, "another request ("+chosen.ID+") was approved"); err != nil {
@@ -246,7 +246,7 @@ func (s *Store) RejectRequest(id, reqID, reason string) (Request, error) {
 		if err := tx.Bucket(bucketRequests).Delete([]byte(r.EnrollmentHash)); err != nil {
 			return err
 		}
-		return s.event(tx, Event{Node: id, Time: s.now(), Type: "registration", Reason: fmt.Sprintf("request %s from %s rejected: %s", r.ID, r.Source, reason)})
+		return s.event(tx, Event{Node: id, Time: s.now(), Type: v1alpha1.EventRegistration, Reason: fmt.Sprintf("request %s from %s rejected: %s", r.ID, r.Source, reason)})
 	})
 	return r, err
 }
@@ -302,7 +302,7 @@ func (s *Store) dropRequests(tx *bolt.Tx, id, keep string, now time.Time, why st
 		if r.ID == keep {
 			continue
 		}
-		if err := s.event(tx, Event{Node: id, Time: now, Type: "registration", Reason: fmt.Sprintf("request %s from %s discarded: %s", r.ID, r.Source, why)}); err != nil {
+		if err := s.event(tx, Event{Node: id, Time: now, Type: v1alpha1.EventRegistration, Reason: fmt.Sprintf("request %s from %s discarded: %s", r.ID, r.Source, why)}); err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
 		n = old
 		return v1alpha1.RegisterResponse{
 			APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
-			NodeID: id, State: string(registry.Pending), EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
+			NodeID: id, State: registry.Pending, EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
 			Message: fmt.Sprintf("node %s holds a credential this registration did not present: identity conflict recorded as request %s; an operator decides (corral nodes approve %s --request %s)", id, rq.ID, id, rq.ID),
 		}, nil
 	default:
@@ -105,7 +105,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) (any, error) {
 		log.Info("registration request waits for an operator", "request", rq.ID, "why", why)
 		return v1alpha1.RegisterResponse{
 			APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
-			NodeID: id, State: string(registry.Pending), EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
+			NodeID: id, State: registry.Pending, EnrollmentToken: token, RetryAfterSeconds: pendingRetry,
 			Message: fmt.Sprintf("waiting for an operator to approve request %s of node %s: corral nodes approve %s --request %s", rq.ID, id, id, rq.ID),
 		}, nil
 	}
@@ -150,7 +150,7 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request) (any, error) {
 			}
 			return status{http.StatusAccepted, v1alpha1.RegisterResponse{
 				APIVersion: v1alpha1.Version, Kind: v1alpha1.KindRegisterResponse,
-				NodeID: id, State: string(registry.Pending), RetryAfterSeconds: pendingRetry,
+				NodeID: id, State: registry.Pending, RetryAfterSeconds: pendingRetry,
 				Message: fmt.Sprintf("waiting for an operator to approve request %s of node %s: corral nodes approve %s --request %s", rq.ID, id, id, rq.ID),
 			}}, nil
 		}
