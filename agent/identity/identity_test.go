@@ -38,12 +38,16 @@ func loopDisk(t *testing.T, setup ...[]string) (dev, img string) {
 			t.Fatalf("%s: %v: %s", strings.Join(c, " "), err, out)
 		}
 	}
-	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	// --partscan: partitions the code under test writes are known to the kernel and, on
+	// detach, dropped with the device. Without it they outlive the loop device and the next
+	// test (of any package) to attach it sees them.
+	out, err := exec.Command("losetup", "--find", "--show", "--partscan", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("losetup: %v: %s", err, out)
 	}
 	dev = strings.TrimSpace(string(out))
 	t.Cleanup(func() {
+		exec.Command("partx", "--delete", dev).Run() // none left is fine
 		if out, err := exec.Command("losetup", "--detach", dev).CombinedOutput(); err != nil {
 			t.Errorf("detach %s: %v: %s", dev, err, out)
 		}
