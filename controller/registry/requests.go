@@ -93,10 +93,10 @@ func (s *Store) AddRequest(r Request, lim RequestLimits) (Request, error) {
 			}
 		}
 		if lim.PerNode > 0 && perNode >= lim.PerNode {
-			return fmt.Errorf("%w: node %s has %d (corral nodes requests %s; approve or reject one)", ErrTooManyRequests, r.Node, perNode, r.Node)
+			return fmt.Errorf("%w: node %s has %d (corral nodes show %s lists them; approve or reject one)", ErrTooManyRequests, r.Node, perNode, r.Node)
 		}
 		if lim.Total > 0 && len(all) >= lim.Total {
-			return fmt.Errorf("%w: %d in all (corral nodes requests lists them; they expire after %s)", ErrTooManyRequests, len(all), lim.TTL)
+			return fmt.Errorf("%w: %d in all (corral nodes show NODE lists a node's; they expire after %s)", ErrTooManyRequests, len(all), lim.TTL)
 		}
 		if !ok {
 			if r.Inventory == nil || r.Inventory.Identity.NodeID != r.Node {
@@ -276,14 +276,14 @@ func pickRequest(tx *bolt.Tx, id, reqID string, now time.Time) (Request, error) 
 		for i, r := range mine {
 			ids[i] = r.ID + " (" + r.Source + ")"
 		}
-		return Request{}, fmt.Errorf("%w: node %s has %d registration requests: %v; choose one with --request (corral nodes requests %s shows their inventories)", ErrNoRequest, id, len(mine), ids, id)
+		return Request{}, fmt.Errorf("%w: node %s has %d registration requests: %v; choose one with --request (corral nodes show %s shows their inventories)", ErrNoRequest, id, len(mine), ids, id)
 	}
 	for _, r := range mine {
 		if r.ID == reqID {
 			return r, nil
 		}
 	}
-	return Request{}, fmt.Errorf("%w: node %s has no waiting request %s (corral nodes requests %s lists them)", ErrNoRequest, id, reqID, id)
+	return Request{}, fmt.Errorf("%w: node %s has no waiting request %s (corral nodes show %s lists them)", ErrNoRequest, id, reqID, id)
 }
 
 // dropRequests deletes node id's requests but keep, with an event each.
