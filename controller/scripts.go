@@ -13,7 +13,6 @@ import (
 	"corral.io/corral/controller/boot/ipxe"
 	"corral.io/corral/controller/images"
 	"corral.io/corral/controller/registry"
-	"corral.io/corral/image"
 )
 
 // nodeScripts gives each booting machine its iPXE script: an unknown machine
@@ -60,7 +59,7 @@ func (s nodeScripts) Script(_ context.Context, mac net.HardwareAddr) (ipxe.Scrip
 	if v == "" {
 		return s.withDefaultImage(sc)
 	}
-	var m *image.Manifest
+	var m *api.ImageManifest
 	if s.images != nil {
 		// A pinned version the store does not know (a directory made by
 		// hand) still boots by path, without a root filesystem.
@@ -93,7 +92,7 @@ func (s nodeScripts) withDefaultImage(sc ipxe.Script) (ipxe.Script, error) {
 
 // withImage points sc at image version v under /images/, and, when its
 // manifest m lists the root filesystem, adds the arguments naming it.
-func withImage(sc ipxe.Script, v string, m *image.Manifest) (ipxe.Script, error) {
+func withImage(sc ipxe.Script, v string, m *api.ImageManifest) (ipxe.Script, error) {
 	sc.Kernel = "/images/" + v + "/vmlinuz"
 	sc.Initrd = "/images/" + v + "/" + ipxe.InitrdName
 	args := strings.Fields(sc.Cmdline)
@@ -104,8 +103,8 @@ func withImage(sc ipxe.Script, v string, m *image.Manifest) (ipxe.Script, error)
 		return name == api.KernelArgRootfs || name == api.KernelArgRootfsSHA256
 	})
 	if m != nil {
-		if a, ok := m.Artifact(image.RootfsFile); ok {
-			own, err := api.KernelArgs{RootfsURL: strings.TrimSuffix(sc.ControllerURL, "/") + "/images/" + v + "/" + image.RootfsFile,
+		if a, ok := m.Artifact(api.ImageRootfsFile); ok {
+			own, err := api.KernelArgs{RootfsURL: strings.TrimSuffix(sc.ControllerURL, "/") + "/images/" + v + "/" + api.ImageRootfsFile,
 				RootfsSHA256: a.SHA256}.Format()
 			if err != nil {
 				return ipxe.Script{}, fmt.Errorf("image %s: %w", v, err)

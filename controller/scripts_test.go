@@ -19,7 +19,6 @@ import (
 	"corral.io/corral/controller/boot/ipxe"
 	"corral.io/corral/controller/images"
 	"corral.io/corral/controller/registry"
-	"corral.io/corral/image"
 )
 
 func TestScriptsComeFromTheNodesProfile(t *testing.T) {
@@ -105,20 +104,20 @@ imageVersion: v2
 
 // importImage builds an image directory with the given artifacts and
 // imports it into store.
-func importImage(t *testing.T, store *images.Store, version string, artifacts ...string) image.Manifest {
+func importImage(t *testing.T, store *images.Store, version string, artifacts ...string) v1alpha1.ImageManifest {
 	t.Helper()
 	src := t.TempDir()
-	m := image.Manifest{APIVersion: image.APIVersion, Kind: image.Kind, Version: version}
+	m := v1alpha1.ImageManifest{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindImageManifest, Version: version}
 	for _, name := range artifacts {
 		content := []byte(name + " of " + version)
 		if err := os.WriteFile(filepath.Join(src, name), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(content)
-		m.Artifacts = append(m.Artifacts, image.Artifact{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))})
+		m.Artifacts = append(m.Artifacts, v1alpha1.ImageArtifact{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))})
 	}
 	data, _ := json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(src, image.ManifestFile), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, v1alpha1.ImageManifestFile), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Import(src); err != nil {

@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/image/cpio"
 	"corral.io/corral/image/elfdeps"
 	"corral.io/corral/image/modules"
@@ -42,8 +43,8 @@ import (
 
 // The manifest's document type.
 const (
-	APIVersion = "corral.io/v1alpha1"
-	Kind       = "ImageManifest"
+	APIVersion = api.Version
+	Kind       = api.KindImageManifest
 )
 
 // recipe is the version of what BuildInitramfs puts where. Change it when
@@ -52,7 +53,7 @@ const recipe = 1
 
 // Artifact file names in the output directory.
 const (
-	ManifestFile  = "manifest.json"
+	ManifestFile  = api.ImageManifestFile
 	InitramfsFile = "initrd.img"
 	KernelFile    = "vmlinuz"
 )
@@ -202,7 +203,7 @@ func BuildInitramfs(opts Options) (Manifest, error) {
 	// The manifest is written last: a build that stops half-way leaves no
 	// manifest that vouches for its files.
 	if _, err := writeFile(filepath.Join(opts.OutDir, ManifestFile), func(w io.Writer) error {
-		_, err := w.Write(m.encode())
+		_, err := w.Write(encodeManifest(m))
 		return err
 	}); err != nil {
 		return Manifest{}, fmt.Errorf("write manifest: %w", err)

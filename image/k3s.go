@@ -39,19 +39,6 @@ const (
 // K3sInRootfs is the path of k3s in the root filesystem.
 const K3sInRootfs = "usr/local/bin/k3s"
 
-// K3s says whether the root filesystem carries k3s, and why not.
-type K3s struct {
-	Version  string `json:"version"`
-	Included bool   `json:"included"`
-	// SHA256 is the binary's digest, when included.
-	SHA256 string `json:"sha256,omitempty"`
-	// Reason says why it is not included.
-	Reason string `json:"reason,omitempty"`
-	// AirgapImages says whether the image tarball k3s imports at start
-	// is in the root filesystem (K3S_AIRGAP_IMAGES).
-	AirgapImages *AirgapImages `json:"airgapImages,omitempty"`
-}
-
 // K3sSource says where k3s may come from.
 type K3sSource struct {
 	// Binary is a k3s binary to use (K3S_BINARY); its sha256 must be K3sSHA256.
@@ -177,19 +164,6 @@ const AirgapImagesInRootfs = "usr/share/corral/k3s"
 // airgapExts are the tarball kinds k3s imports; the name in the root
 // filesystem keeps the given file's, so k3s reads it right.
 var airgapExts = []string{".tar.zst", ".tar.gz", ".tar"}
-
-// AirgapImages says whether the root filesystem carries the k3s air-gap
-// image tarball, and why not.
-type AirgapImages struct {
-	Included bool `json:"included"`
-	// Path is the tarball's absolute path in the root filesystem.
-	Path string `json:"path,omitempty"`
-	// SHA256 and Size describe the tarball, when included.
-	SHA256 string `json:"sha256,omitempty"`
-	Size   int64  `json:"size,omitempty"`
-	// Reason says why it is not included.
-	Reason string `json:"reason,omitempty"`
-}
 
 // ResolveAirgapImages checks the air-gap tarball given (K3S_AIRGAP_IMAGES):
 // a regular file named .tar.zst, .tar.gz or .tar. It returns where it goes

@@ -19,11 +19,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/image/modules"
 )
 
 // RootfsFile is the root filesystem's artifact name.
-const RootfsFile = "rootfs.squashfs"
+const RootfsFile = api.ImageRootfsFile
 
 // AgentInRootfs is where the agent is in the root filesystem; the
 // initramfs' agent execs it after switch_root.
@@ -101,32 +102,6 @@ var DefaultRootfsModuleDirs = []string{
 	"kernel/net/ceph", "kernel/fs/ceph", "kernel/drivers/block/rbd.ko",
 }
 
-// RootfsInputs are what rootfs.squashfs is built from.
-type RootfsInputs struct {
-	Recipe      int      `json:"recipe"`
-	Suite       string   `json:"suite"`
-	Variant     string   `json:"variant"`
-	Mirror      string   `json:"mirror"`
-	Packages    []string `json:"packages"`
-	Compression string   `json:"compression"`
-	// ModuleDirs are the kernel module directories included.
-	ModuleDirs []string `json:"moduleDirs"`
-	// Installed are the packages in the tree with their versions (dpkg-query).
-	Installed []Package `json:"installed"`
-	// K3sSHA256 is the k3s binary's digest; empty when the image has none.
-	K3sSHA256 string `json:"k3sSHA256,omitempty"`
-	// AirgapImages is the air-gap tarball's path in the root filesystem
-	// and AirgapImagesSHA256 its digest; empty when the image has none.
-	AirgapImages       string `json:"airgapImages,omitempty"`
-	AirgapImagesSHA256 string `json:"airgapImagesSHA256,omitempty"`
-}
-
-// Package is an installed Debian package.
-type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
 type rootfsPlan struct {
 	tree   string // the cached debootstrap tree
 	k3s    string // the k3s binary, "" when none
@@ -176,7 +151,7 @@ func prepareRootfs(ctx context.Context, o RootfsOptions, log *slog.Logger) (*roo
 	if in.ModuleDirs == nil {
 		in.ModuleDirs = slices.Clone(DefaultRootfsModuleDirs)
 	}
-	if err := in.check(); err != nil {
+	if err := checkRootfsInputs(in); err != nil {
 		return nil, err
 	}
 
@@ -212,8 +187,8 @@ var (
 	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 )
 
-// check refuses inputs debootstrap would misread.
-func (in RootfsInputs) check() error {
+// checkRootfsInputs refuses inputs debootstrap would misread.
+func checkRootfsInputs(in RootfsInputs) error {
 	if !suiteRE.MatchString(in.Suite) {
 		return fmt.Errorf("suite %q: want a Debian release name such as %s", in.Suite, DefaultSuite)
 	}

@@ -104,7 +104,7 @@ func TestParsePackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Package{{"base-files", "12.4+deb12u15"}, {"zlib1g", "1:1.2.13.dfsg-1"}}
+	want := []Package{{Name: "base-files", Version: "12.4+deb12u15"}, {Name: "zlib1g", Version: "1:1.2.13.dfsg-1"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -145,7 +145,7 @@ func TestTreeKeyChangesWithEveryInput(t *testing.T) {
 	}
 	// Installed versions and k3s do not name the tree: they come after it.
 	in := base
-	in.Installed, in.K3sSHA256 = []Package{{"a", "1"}}, "x"
+	in.Installed, in.K3sSHA256 = []Package{{Name: "a", Version: "1"}}, "x"
 	if treeKey(in) != treeKey(base) {
 		t.Error("the key depends on what debootstrap produced")
 	}
@@ -271,7 +271,7 @@ func TestBuildWithRootfs(t *testing.T) {
 		t.Errorf("k3s = %+v, want not included, with the reason", m.K3s)
 	}
 	in := m.Inputs.Rootfs
-	if in == nil || in.Mirror != ro.Mirror || len(in.Installed) != 2 || in.Installed[1] != (Package{"kmod", "30+20221128-1"}) || in.Compression != "zstd" {
+	if in == nil || in.Mirror != ro.Mirror || len(in.Installed) != 2 || in.Installed[1] != (Package{Name: "kmod", Version: "30+20221128-1"}) || in.Compression != "zstd" {
 		t.Errorf("rootfs inputs %+v", in)
 	}
 
@@ -360,7 +360,7 @@ func FuzzParseSources(f *testing.F) {
 
 func TestRootfsInputsAreChecked(t *testing.T) {
 	good := RootfsInputs{Suite: "bookworm", Mirror: "http://deb.debian.org/debian", Packages: []string{"libstdc++6", "e2fsprogs"}}
-	if err := good.check(); err != nil {
+	if err := checkRootfsInputs(good); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {
@@ -372,7 +372,7 @@ func TestRootfsInputsAreChecked(t *testing.T) {
 		"option":            {RootfsInputs{Suite: "bookworm", Mirror: good.Mirror, Packages: []string{"--foo"}}, "package"},
 		"mirror":            {RootfsInputs{Suite: "bookworm", Mirror: "deb.debian.org"}, "MIRROR="},
 	} {
-		if err := tc.in.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := checkRootfsInputs(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want one about %s", name, err, tc.want)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	nodeimage "corral.io/corral/image"
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/profiles"
 )
 
@@ -27,7 +27,7 @@ func TestK3sWorkersJoinTheCluster(t *testing.T) {
 		t.Skip("K3S_BINARY is not set: k3s (v1.31.6+k3s1) cannot be downloaded here; set K3S_BINARY=path and build the image with it: make image IMAGE_VERSION=lab K3S_BINARY=path")
 	}
 	image := RequireNodeImage(t)
-	if m, err := nodeimage.ReadManifest(filepath.Join(image, nodeimage.ManifestFile)); err != nil || m.K3s == nil || !m.K3s.Included {
+	if m, err := api.ReadImageManifest(filepath.Join(image, api.ImageManifestFile)); err != nil || m.K3s == nil || !m.K3s.Included {
 		t.Skipf("the node image in %s was built without k3s: make image IMAGE_VERSION=lab K3S_BINARY=%s", image, k3s)
 	}
 	roles := map[string]string{}

@@ -41,7 +41,7 @@ import (
 	"testing"
 	"time"
 
-	"corral.io/corral/image"
+	api "corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/testnet"
 )
 
@@ -369,7 +369,7 @@ func (l *Lab) startController() {
 func (l *Lab) importImage(imagesDir string) string {
 	t := l.t
 	t.Helper()
-	m, err := image.ReadManifest(filepath.Join(l.nodeImage, image.ManifestFile))
+	m, err := api.ReadImageManifest(filepath.Join(l.nodeImage, api.ImageManifestFile))
 	if err != nil {
 		t.Fatalf("read the node image's manifest: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"corral.io/corral/image"
+	api "corral.io/corral/api/v1alpha1"
 )
 
 // stage2Marker is what corral-agent logs once it runs from the root
@@ -25,13 +25,13 @@ const stage2Marker = `msg="stage 2: running from the root filesystem"`
 // heartbeats.
 func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 	dir := RequireNodeImage(t)
-	m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+	m, err := api.ReadImageManifest(filepath.Join(dir, api.ImageManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootfs, ok := m.Artifact(image.RootfsFile)
+	rootfs, ok := m.Artifact(api.ImageRootfsFile)
 	if !ok {
-		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab (as root, with debootstrap and squashfs-tools)", dir, image.RootfsFile)
+		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab (as root, with debootstrap and squashfs-tools)", dir, api.ImageRootfsFile)
 	}
 	// The lab imports and activates the image; the controller then puts
 	// corral.rootfs=<its URL of rootfs.squashfs> and corral.rootfs.sha256=
@@ -82,15 +82,15 @@ func TestRootfsWorkerSwitchesIntoTheRootFilesystemAndEnrols(t *testing.T) {
 // and switch root once the genuine file is served again.
 func TestRootfsWorkerRefusesATamperedRootfs(t *testing.T) {
 	dir := RequireNodeImage(t)
-	m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+	m, err := api.ReadImageManifest(filepath.Join(dir, api.ImageManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.Artifact(image.RootfsFile); !ok {
-		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab", dir, image.RootfsFile)
+	if _, ok := m.Artifact(api.ImageRootfsFile); !ok {
+		t.Skipf("the node image in %s has no %s: run make image IMAGE_VERSION=lab", dir, api.ImageRootfsFile)
 	}
 	l := NewNodeLab(t, dir)
-	served := filepath.Join(l.dir, "images", m.Version, image.RootfsFile)
+	served := filepath.Join(l.dir, "images", m.Version, api.ImageRootfsFile)
 	genuine, err := os.ReadFile(served)
 	if err != nil {
 		t.Fatalf("the controller's copy of the root filesystem: %v", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/image"
 )
 
@@ -63,7 +64,7 @@ func TestRunningControllerBootsTheNewlyActivatedImage(t *testing.T) {
 		}
 	}
 	v1 := builtImage(t, "1.0.0", nil, "initrd.img", "vmlinuz")
-	v2 := builtImage(t, "2.0.0", &image.K3s{Version: image.K3sVersion, Reason: "offline"}, "initrd.img", "rootfs.squashfs", "vmlinuz")
+	v2 := builtImage(t, "2.0.0", &v1alpha1.ImageK3s{Version: image.K3sVersion, Reason: "offline"}, "initrd.img", "rootfs.squashfs", "vmlinuz")
 	corral("image", "import", v1)
 	corral("image", "import", v2)
 

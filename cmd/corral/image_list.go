@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/config"
 	"corral.io/corral/controller/images"
-	"corral.io/corral/image"
 )
 
 // Where the image store verbs find the images directory when not told.
@@ -158,13 +158,13 @@ type imageListDoc struct {
 }
 
 type imageItem struct {
-	Version   string           `json:"version"`
-	Active    bool             `json:"active"`
-	Built     time.Time        `json:"built"`
-	Kernel    string           `json:"kernel"`
-	K3s       *image.K3s       `json:"k3s,omitempty"`
-	Size      int64            `json:"size"`
-	Artifacts []image.Artifact `json:"artifacts"`
+	Version   string                   `json:"version"`
+	Active    bool                     `json:"active"`
+	Built     time.Time                `json:"built"`
+	Kernel    string                   `json:"kernel"`
+	K3s       *v1alpha1.ImageK3s       `json:"k3s,omitempty"`
+	Size      int64                    `json:"size"`
+	Artifacts []v1alpha1.ImageArtifact `json:"artifacts"`
 }
 
 func runImageList(_ context.Context, deps imageStoreDeps, f imageListFlags, out, errOut io.Writer) error {
@@ -222,7 +222,7 @@ func runImageList(_ context.Context, deps imageStoreDeps, f imageListFlags, out,
 }
 
 // k3sCell says whether an image carries k3s.
-func k3sCell(k *image.K3s) string {
+func k3sCell(k *v1alpha1.ImageK3s) string {
 	switch {
 	case k == nil:
 		return "-"

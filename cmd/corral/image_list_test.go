@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/images"
 	"corral.io/corral/image"
 	"corral.io/corral/internal/golden"
@@ -26,11 +27,11 @@ import (
 // builtImage writes what corral image build leaves in its output
 // directory: the artifacts and a manifest listing them, all with the
 // modification time built.
-func builtImage(t *testing.T, version string, k3s *image.K3s, artifacts ...string) string {
+func builtImage(t *testing.T, version string, k3s *v1alpha1.ImageK3s, artifacts ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	m := image.Manifest{APIVersion: image.APIVersion, Kind: image.Kind, Version: version,
-		Kernel: image.Kernel{Version: "6.1.0-56-amd64"}, K3s: k3s}
+	m := v1alpha1.ImageManifest{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindImageManifest, Version: version,
+		Kernel: v1alpha1.ImageKernel{Version: "6.1.0-56-amd64"}, K3s: k3s}
 	built := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	for _, name := range artifacts {
 		content := bytes.Repeat([]byte(name+" of "+version+"\n"), 1000)
@@ -39,13 +40,13 @@ func builtImage(t *testing.T, version string, k3s *image.K3s, artifacts ...strin
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(content)
-		m.Artifacts = append(m.Artifacts, image.Artifact{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))})
+		m.Artifacts = append(m.Artifacts, v1alpha1.ImageArtifact{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(content))})
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, image.ManifestFile)
+	p := filepath.Join(dir, v1alpha1.ImageManifestFile)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +117,8 @@ func TestImageVerbs(t *testing.T) {
 	if stdout, _, err := corral("image", "import", v1); err != nil || !strings.Contains(stdout, "already in") {
 		t.Errorf("importing again: %q, %v", stdout, err)
 	}
-	v2 := builtImage(t, "0.2.0", &image.K3s{Version: image.K3sVersion, Reason: "no K3S_BINARY and no network"}, "initrd.img", "rootfs.squashfs", "vmlinuz")
-	v3 := builtImage(t, "0.10.0", &image.K3s{Version: image.K3sVersion, Included: true}, "initrd.img", "rootfs.squashfs", "vmlinuz")
+	v2 := builtImage(t, "0.2.0", &v1alpha1.ImageK3s{Version: image.K3sVersion, Reason: "no K3S_BINARY and no network"}, "initrd.img", "rootfs.squashfs", "vmlinuz")
+	v3 := builtImage(t, "0.10.0", &v1alpha1.ImageK3s{Version: image.K3sVersion, Included: true}, "initrd.img", "rootfs.squashfs", "vmlinuz")
 	for _, src := range []string{v2, v3} {
 		if _, _, err := corral("image", "import", src); err != nil {
 			t.Fatal(err)

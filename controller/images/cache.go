@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"corral.io/corral/image"
+	"corral.io/corral/api/v1alpha1"
 )
 
 // Cache answers the running controller's questions — which image is
@@ -114,7 +114,7 @@ func (c *Cache) Image(version string) (Image, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, err := stampOf(filepath.Join(c.store.dir, version, image.ManifestFile))
+	st, err := stampOf(filepath.Join(c.store.dir, version, v1alpha1.ImageManifestFile))
 	if err != nil {
 		return Image{}, err
 	}

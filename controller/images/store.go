@@ -49,7 +49,7 @@ import (
 	"syscall"
 	"time"
 
-	"corral.io/corral/image"
+	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/atomicfile"
 )
 
@@ -94,8 +94,8 @@ func CheckVersion(v string) error {
 
 // checkArtifactName refuses an artifact name that is not a plain file name.
 func checkArtifactName(n string) error {
-	if !versionRE.MatchString(n) || n == image.ManifestFile {
-		return fmt.Errorf("artifact name %q: want a plain file name of letters, digits, '.', '_', '+' or '-' (and not %s)", n, image.ManifestFile)
+	if !versionRE.MatchString(n) || n == v1alpha1.ImageManifestFile {
+		return fmt.Errorf("artifact name %q: want a plain file name of letters, digits, '.', '_', '+' or '-' (and not %s)", n, v1alpha1.ImageManifestFile)
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ type Image struct {
 	// Dir is the image's directory.
 	Dir string
 	// Manifest is its manifest.json.
-	Manifest image.Manifest
+	Manifest v1alpha1.ImageManifest
 	// Built is the modification time of manifest.json: when the build
 	// wrote it (import keeps the source's times).
 	Built time.Time
@@ -191,18 +191,18 @@ func (s *Store) Get(version string) (Image, error) {
 		return Image{}, err
 	}
 	dir := filepath.Join(s.dir, version)
-	p := filepath.Join(dir, image.ManifestFile)
+	p := filepath.Join(dir, v1alpha1.ImageManifestFile)
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, derr := os.Stat(dir); derr != nil {
 			return Image{}, fmt.Errorf("%w: %s in %s (corral image list shows what is there; add one with corral image import DIR)", ErrNotFound, version, s.dir)
 		}
-		return Image{}, fmt.Errorf("%s: no %s: not an image imported with corral image import", dir, image.ManifestFile)
+		return Image{}, fmt.Errorf("%s: no %s: not an image imported with corral image import", dir, v1alpha1.ImageManifestFile)
 	}
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", version, err)
 	}
-	m, err := image.ReadManifest(p)
+	m, err := v1alpha1.ReadImageManifest(p)
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", version, err)
 	}
@@ -228,7 +228,7 @@ func (s *Store) Verify(version string) (Image, error) {
 }
 
 // verifyFile hashes p and compares it with a.
-func (s *Store) verifyFile(version, p string, a image.Artifact) error {
+func (s *Store) verifyFile(version, p string, a v1alpha1.ImageArtifact) error {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s is missing", ErrVerify, a.Name)
@@ -246,7 +246,7 @@ func (s *Store) verifyFile(version, p string, a image.Artifact) error {
 }
 
 // compare checks a size and digest against the manifest's.
-func compare(a image.Artifact, size int64, sum []byte) error {
+func compare(a v1alpha1.ImageArtifact, size int64, sum []byte) error {
 	if size != a.Size {
 		return fmt.Errorf("%w: %s is %d bytes, the manifest says %d", ErrVerify, a.Name, size, a.Size)
 	}
@@ -304,7 +304,7 @@ type ImportResult struct {
 // already there with the same manifest is a no-op (the stored copy is
 // verified); with a different manifest it is an error wrapping ErrConflict.
 func (s *Store) Import(srcDir string) (ImportResult, error) {
-	mpath := filepath.Join(srcDir, image.ManifestFile)
+	mpath := filepath.Join(srcDir, v1alpha1.ImageManifestFile)
 	raw, err := os.ReadFile(mpath)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import %s: %w (want the output directory of corral image build)", srcDir, err)
@@ -339,11 +339,11 @@ func (s *Store) Import(srcDir string) (ImportResult, error) {
 		}
 	}
 	// The manifest last, with the source's modification time (BUILT).
-	if err := atomicfile.Write(filepath.Join(tmp, image.ManifestFile), raw, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, v1alpha1.ImageManifestFile), raw, 0o644); err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
 	if fi, err := os.Stat(mpath); err == nil {
-		_ = os.Chtimes(filepath.Join(tmp, image.ManifestFile), fi.ModTime(), fi.ModTime())
+		_ = os.Chtimes(filepath.Join(tmp, v1alpha1.ImageManifestFile), fi.ModTime(), fi.ModTime())
 	}
 	if err := syncDir(tmp); err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
@@ -405,23 +405,23 @@ func (s *Store) importDir(version string) (tmp string, held *os.File, err error)
 }
 
 // parseManifest parses and checks the manifest.json read from p, as
-// image.ReadManifest does.
-func parseManifest(p string, data []byte) (image.Manifest, error) {
-	var m image.Manifest
+// v1alpha1.ReadImageManifest does.
+func parseManifest(p string, data []byte) (v1alpha1.ImageManifest, error) {
+	var m v1alpha1.ImageManifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return image.Manifest{}, fmt.Errorf("parse %s: %w", p, err)
+		return v1alpha1.ImageManifest{}, fmt.Errorf("parse %s: %w", p, err)
 	}
-	if m.APIVersion != image.APIVersion || m.Kind != image.Kind {
-		return image.Manifest{}, fmt.Errorf("%s: apiVersion %q, kind %q: want %s, %s", p, m.APIVersion, m.Kind, image.APIVersion, image.Kind)
+	if m.APIVersion != v1alpha1.Version || m.Kind != v1alpha1.KindImageManifest {
+		return v1alpha1.ImageManifest{}, fmt.Errorf("%s: apiVersion %q, kind %q: want %s, %s", p, m.APIVersion, m.Kind, v1alpha1.Version, v1alpha1.KindImageManifest)
 	}
 	return m, nil
 }
 
 // existing handles an import of a version the store already has: done is
 // true when there is nothing more to do.
-func (s *Store) existing(m image.Manifest) (ImportResult, bool, error) {
+func (s *Store) existing(m v1alpha1.ImageManifest) (ImportResult, bool, error) {
 	if _, err := os.Stat(filepath.Join(s.dir, m.Version)); errors.Is(err, fs.ErrNotExist) {
 		return ImportResult{}, false, nil
 	}
@@ -440,7 +440,7 @@ func (s *Store) existing(m image.Manifest) (ImportResult, bool, error) {
 }
 
 // manifestDiff says briefly how two manifests of one version differ.
-func manifestDiff(have, want image.Manifest) string {
+func manifestDiff(have, want v1alpha1.ImageManifest) string {
 	for _, w := range want.Artifacts {
 		h, ok := have.Artifact(w.Name)
 		switch {
@@ -459,7 +459,7 @@ func manifestDiff(have, want image.Manifest) string {
 }
 
 // checkManifest refuses a manifest the store cannot hold safely.
-func checkManifest(m image.Manifest) error {
+func checkManifest(m v1alpha1.ImageManifest) error {
 	if err := CheckVersion(m.Version); err != nil {
 		return err
 	}
@@ -486,7 +486,7 @@ func checkManifest(m image.Manifest) error {
 }
 
 // copyArtifact copies src to dst, hashing on the way, and checks the copy.
-func (s *Store) copyArtifact(version, src, dst string, a image.Artifact) error {
+func (s *Store) copyArtifact(version, src, dst string, a v1alpha1.ImageArtifact) error {
 	in, err := os.Open(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s is listed in the manifest but missing", ErrVerify, a.Name)

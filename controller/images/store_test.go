@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"corral.io/corral/image"
+	"corral.io/corral/api/v1alpha1"
 )
 
 // build writes an image directory like corral image build's output: each
@@ -27,8 +27,8 @@ import (
 func build(t *testing.T, version string, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	m := image.Manifest{APIVersion: image.APIVersion, Kind: image.Kind, Version: version,
-		Kernel: image.Kernel{Version: "6.1.0-56-amd64"}}
+	m := v1alpha1.ImageManifest{APIVersion: v1alpha1.Version, Kind: v1alpha1.KindImageManifest, Version: version,
+		Kernel: v1alpha1.ImageKernel{Version: "6.1.0-56-amd64"}}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for n := range files {
 			if !yield(n) {
@@ -41,26 +41,26 @@ func build(t *testing.T, version string, files map[string]string) string {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256([]byte(files[n]))
-		m.Artifacts = append(m.Artifacts, image.Artifact{Name: n, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(files[n]))})
+		m.Artifacts = append(m.Artifacts, v1alpha1.ImageArtifact{Name: n, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(files[n]))})
 	}
 	writeManifest(t, dir, m)
 	return dir
 }
 
-func writeManifest(t *testing.T, dir string, m image.Manifest) {
+func writeManifest(t *testing.T, dir string, m v1alpha1.ImageManifest) {
 	t.Helper()
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, image.ManifestFile), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, v1alpha1.ImageManifestFile), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func readManifest(t *testing.T, dir string) image.Manifest {
+func readManifest(t *testing.T, dir string) v1alpha1.ImageManifest {
 	t.Helper()
-	m, err := image.ReadManifest(filepath.Join(dir, image.ManifestFile))
+	m, err := v1alpha1.ReadImageManifest(filepath.Join(dir, v1alpha1.ImageManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestImportRefusesABadImageAndLeavesNothing(t *testing.T) {
 		{"artifact named like the manifest", func(t *testing.T) string {
 			d := build(t, "v1", basic("v1"))
 			m := readManifest(t, d)
-			m.Artifacts[0].Name = image.ManifestFile
+			m.Artifacts[0].Name = v1alpha1.ImageManifestFile
 			writeManifest(t, d, m)
 			return d
 		}, `artifact name "manifest.json"`, nil},
@@ -224,7 +224,7 @@ func TestImportRefusesABadImageAndLeavesNothing(t *testing.T) {
 		{"no manifest", func(t *testing.T) string { return t.TempDir() }, "want the output directory of corral image build", nil},
 		{"not an image manifest", func(t *testing.T) string {
 			d := t.TempDir()
-			os.WriteFile(filepath.Join(d, image.ManifestFile), []byte(`{"apiVersion":"v1","kind":"Pod"}`), 0o644)
+			os.WriteFile(filepath.Join(d, v1alpha1.ImageManifestFile), []byte(`{"apiVersion":"v1","kind":"Pod"}`), 0o644)
 			return d
 		}, `kind "Pod"`, nil},
 	}
@@ -273,7 +273,7 @@ func TestImportCopiesOnlyListedFilesAndKeepsTheBuildTime(t *testing.T) {
 	s := Open(t.TempDir())
 	src := build(t, "v1", map[string]string{"vmlinuz": "k", "initrd.img": "i", "rootfs.squashfs": "r"})
 	os.WriteFile(filepath.Join(src, "notes.txt"), []byte("not part of the image"), 0o644)
-	fi, _ := os.Stat(filepath.Join(src, image.ManifestFile))
+	fi, _ := os.Stat(filepath.Join(src, v1alpha1.ImageManifestFile))
 	img := mustImport(t, s, src)
 	if !img.Built.Equal(fi.ModTime()) {
 		t.Errorf("Built %v, want the source manifest's mtime %v", img.Built, fi.ModTime())
@@ -582,7 +582,7 @@ func FuzzCheckManifest(f *testing.F) {
 	f.Add([]byte(`{"version":"../x","artifacts":[{"name":"../../etc/passwd","sha256":"","size":-1}]}`))
 	f.Add([]byte(`{"version":"v","artifacts":[{"name":".state.json"},{"name":"a/b"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m image.Manifest
+		var m v1alpha1.ImageManifest
 		if json.Unmarshal(data, &m) != nil || checkManifest(m) != nil {
 			return
 		}
