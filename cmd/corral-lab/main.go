@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	workers := flag.Int("workers", len(qemutests.Workers), fmt.Sprintf("how many workers to boot (1–%d)", len(qemutests.Workers)))
+	workers := flag.Int("workers", len(qemutests.Workers), fmt.Sprintf("how many workers to boot (0–%d; 0 starts the controller alone)", len(qemutests.Workers)))
 	image := flag.String("image", "", "node image directory (default .cache/image/lab, built by make image IMAGE_VERSION=lab)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), `Usage: corral-lab [--workers N] [--image DIR]   (as root; make lab builds what is missing)
@@ -45,15 +45,23 @@ Flags:
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if *workers < 1 || *workers > len(qemutests.Workers) {
-		fmt.Fprintf(os.Stderr, "corral-lab: --workers %d: give 1 to %d\n", *workers, len(qemutests.Workers))
+	if *workers < 0 || *workers > len(qemutests.Workers) {
+		fmt.Fprintf(os.Stderr, "corral-lab: --workers %d: give 0 to %d\n", *workers, len(qemutests.Workers))
 		os.Exit(2)
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "corral-lab: run as root (sudo make lab): the lab creates network namespaces, taps and a bridge")
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Teardown must never depend on the terminal or on whoever reads our
+	// output. Under `make lab | tee lab.log`, Ctrl-C kills tee along with
+	// us; Go then exits on SIGPIPE at the first log line written to the
+	// dead pipe ("stopping: ..."), before any cleanup ran, leaving the
+	// namespace and the sparse disk files behind. Ignored, SIGPIPE turns
+	// such writes into EPIPE errors, which the logging drops. A closed
+	// terminal (SIGHUP) and kill (SIGTERM) stop the lab like Ctrl-C.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	// Keep the logs: a lab is for looking at.
