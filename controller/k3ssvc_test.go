@@ -1,35 +1,17 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"corral.io/corral/controller/config"
+	"corral.io/corral/internal/testutil"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // testConfig is a controller bound to loopback only, without DHCP or TFTP.
 func testConfig(t *testing.T, k3sSection string) *config.Controller {
@@ -52,7 +34,7 @@ boot: {ipxeDir: ""}
 }
 
 func TestWithoutK3sBinaryOneLineSaysHowToEnableIt(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	d, err := New(testConfig(t, ""), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +57,7 @@ func TestWithK3sBinaryTheServerRunsAsAService(t *testing.T) {
 	args := filepath.Join(dir, "args")
 	os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" > "+args+"\nexec sleep 3600\n"), 0o755)
 	cfg := testConfig(t, "k3s:\n  binary: "+bin+"\n  tlsSANs: [controller.test]\n")
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	d, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/golden"
 	"corral.io/corral/internal/supervise"
+	"corral.io/corral/internal/testutil"
 )
 
 const gib = 1 << 30
@@ -295,26 +295,8 @@ func TestAirgapImagesAreCopiedAcrossFilesystems(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestWithoutK3sBinaryOneLineAndNothingElse(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	dir := t.TempDir()
 	a := New(Options{Binary: filepath.Join(dir, "k3s"), ConfigPath: filepath.Join(dir, "etc", "config.yaml"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 3 {
@@ -360,7 +342,7 @@ func TestAgentRunsK3sAgentAndRestartsItWhenTheConfigChanges(t *testing.T) {
 	os.Mkdir(images, 0o755)
 	os.WriteFile(filepath.Join(images, "k3s-airgap-images-amd64.tar.zst"), []byte("img"), 0o644)
 	scratch := filepath.Join(dir, "scratch", "k3s")
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	p := goldenParams()
 	a := New(Options{
 		Binary: bin, ConfigPath: cfgPath, ImagesSource: images,

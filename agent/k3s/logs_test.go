@@ -14,6 +14,7 @@ import (
 	"corral.io/corral/agent/logship"
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/internal/supervise"
+	"corral.io/corral/internal/testutil"
 )
 
 // TestK3sLinesBelowWarnStayOnTheConsole runs k3s agent (a script printing
@@ -33,7 +34,7 @@ func TestK3sLinesBelowWarnStayOnTheConsole(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var console lockedBuffer
+	var console testutil.LockedBuffer
 	ship := logship.New(logship.Options{BootID: func() (string, error) { return "boot-1", nil }})
 	var mu sync.Mutex
 	var shipped []string

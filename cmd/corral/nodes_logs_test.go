@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server/servertest"
+	"corral.io/corral/internal/testutil"
 )
 
 func TestFormatLogEntry(t *testing.T) {
@@ -38,24 +37,6 @@ func TestFormatLogEntry(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is an output shared by a running command and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestNodesLogsWithTheRealAPI ships records the way an agent does (with
@@ -152,7 +133,7 @@ func TestNodesLogsWithTheRealAPI(t *testing.T) {
 		}
 	})
 	t.Run("follow prints what arrives", func(t *testing.T) {
-		var out lockedBuffer
+		var out testutil.LockedBuffer
 		root := newRoot()
 		root.SetArgs([]string{"nodes", "logs", id, "-f", "--client-config", cfg})
 		root.SetOut(&out)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"corral.io/corral/internal/fielderr"
 )
 
 // APIVersion and Kind identify the document.
@@ -343,18 +345,13 @@ func (c *Controller) Default() {
 }
 
 // FieldError is a configuration value that is wrong.
-type FieldError struct {
-	Field string // YAML path, e.g. dhcp.rangeStart
-	Msg   string // what is expected
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+type FieldError = fielderr.Error
 
 // Validate checks every field and returns all problems at once.
 func (c *Controller) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.New(field, format, args...))
 	}
 	if c.APIVersion != APIVersion {
 		bad("apiVersion", "is %q, must be %q", c.APIVersion, APIVersion)
@@ -442,7 +439,7 @@ func (c *Controller) Validate() error {
 func (d *DHCP) validatePool() []error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.New(field, format, args...))
 	}
 	subnet, err := netip.ParsePrefix(d.Subnet)
 	if err != nil || !subnet.Addr().Is4() {

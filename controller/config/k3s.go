@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"corral.io/corral/controller/k3s"
+	"corral.io/corral/internal/fielderr"
 )
 
 // K3s configures the cluster's k3s server, run by the controller
@@ -49,7 +50,7 @@ func (k *K3s) defaults(stateDir string) {
 func (k *K3s) validate() []error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.New(field, format, args...))
 	}
 	if k.Binary != "" && !filepath.IsAbs(k.Binary) {
 		bad("k3s.binary", "is %q, must be an absolute path (e.g. /usr/local/bin/k3s)", k.Binary)

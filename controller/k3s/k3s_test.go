@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +30,7 @@ import (
 
 	"corral.io/corral/internal/golden"
 	"corral.io/corral/internal/supervise"
+	"corral.io/corral/internal/testutil"
 )
 
 // serverKeys are the keys Corral writes, each checked against the k3s
@@ -368,24 +368,6 @@ func TestReadyzProbe(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // fakeK3s is a stand-in for the k3s binary (which cannot be downloaded
 // here): it records its arguments and writes lines as k3s does.
 func fakeK3s(t *testing.T) (bin, argsFile string) {
@@ -406,7 +388,7 @@ exec sleep 3600
 func TestServerRunsK3sWithItsConfigAndReportsReadiness(t *testing.T) {
 	bin, argsFile := fakeK3s(t)
 	dir := filepath.Join(t.TempDir(), "k3s")
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	s, err := New(Options{
 		Binary: bin, Dir: dir, Advertise: netip.MustParseAddr("10.10.0.1"), Interface: "prov0",
 		Names: []string{"controller.lab.corral"}, ExtraArgs: []string{"--debug"},

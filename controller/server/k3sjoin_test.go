@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,28 +16,11 @@ import (
 	"corral.io/corral/api/v1alpha1"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/server/servertest"
+	"corral.io/corral/internal/testutil"
 )
 
 // joinToken is what the controller's k3s agent token looks like (K10 form).
 const joinToken = "K10c0ffee00000000000000000000000000000000000000000000000000000000::server:5ec2e75ec2e7"
-
-// lockedBuffer collects the controller's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // raw calls the API and keeps every answer's body, to search for the token.
 type raw struct {
@@ -134,7 +116,7 @@ func (r *raw) config(credential string) (int, v1alpha1.NodeConfig) {
 // token is in the configuration of an approved node, and in no other answer
 // of the API and no line of the controller's log.
 func TestK3sJoinDataGoesOnlyToApprovedNodes(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.LockedBuffer
 	join := &v1alpha1.K3sJoin{ServerURL: "https://10.10.0.1:6443", Token: joinToken}
 	c := servertest.Start(t, servertest.Options{
 		Policy:  enroll.Policy{Mode: enroll.Manual},

@@ -60,11 +60,6 @@ func Bytes(name string, data []byte, perm fs.FileMode) Entry {
 	return Entry{Name: name, Mode: perm & permBits, Data: data}
 }
 
-// Symlink is a symbolic link to target.
-func Symlink(name, target string) Entry {
-	return Entry{Name: name, Mode: fs.ModeSymlink | 0o777, Target: target}
-}
-
 // CharDev is a character device node.
 func CharDev(name string, perm fs.FileMode, major, minor uint64) Entry {
 	return Entry{Name: name, Mode: fs.ModeDevice | fs.ModeCharDevice | perm&permBits, Major: major, Minor: minor}

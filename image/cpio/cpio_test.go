@@ -188,3 +188,9 @@ func TestMissingSourceNamesTheFile(t *testing.T) {
 		t.Errorf("err = %v, want one naming /nonexistent/agent", err)
 	}
 }
+
+// Symlink is a symbolic link to target. Only these tests build one; the
+// image builder writes no symlinks into the initramfs.
+func Symlink(name, target string) Entry {
+	return Entry{Name: name, Mode: fs.ModeSymlink | 0o777, Target: target}
+}

@@ -29,6 +29,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"corral.io/corral/internal/atomicfile"
+	"corral.io/corral/internal/fielderr"
 )
 
 // APIVersion and Kind identify the document.
@@ -68,19 +69,14 @@ func New(server string, caPEM []byte, token string) *Config {
 }
 
 // FieldError is a configuration value that is wrong.
-type FieldError struct {
-	Field string // YAML field, e.g. server
-	Msg   string // what is expected
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+type FieldError = fielderr.Error
 
 // Validate checks every field and returns all problems at once. It does not
 // read CAFile.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, fielderr.New(field, format, args...))
 	}
 	if c.APIVersion != APIVersion {
 		bad("apiVersion", "is %q, must be %q", c.APIVersion, APIVersion)

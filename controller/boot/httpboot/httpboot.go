@@ -66,18 +66,6 @@ type Scripts interface {
 	Script(ctx context.Context, mac net.HardwareAddr) (ipxe.Script, error)
 }
 
-// Static gives every machine the same script. It is the backend until the
-// node registry exists.
-type Static struct {
-	// Boot is the script every machine gets.
-	Boot ipxe.Script
-}
-
-// Script returns s.Boot for any MAC address.
-func (s Static) Script(context.Context, net.HardwareAddr) (ipxe.Script, error) {
-	return s.Boot, nil
-}
-
 // DefaultShutdownTimeout is how long Run waits for requests in flight (an
 // image download, say) before closing their connections.
 const DefaultShutdownTimeout = 10 * time.Second

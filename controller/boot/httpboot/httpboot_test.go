@@ -403,3 +403,15 @@ func TestServerServesUntilCancelled(t *testing.T) {
 		t.Error("server still answers after Run returned")
 	}
 }
+
+// Static gives every machine the same script: the Scripts backend of these
+// tests (the controller's is the node registry).
+type Static struct {
+	// Boot is the script every machine gets.
+	Boot ipxe.Script
+}
+
+// Script returns s.Boot for any MAC address.
+func (s Static) Script(context.Context, net.HardwareAddr) (ipxe.Script, error) {
+	return s.Boot, nil
+}
