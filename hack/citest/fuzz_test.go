@@ -88,7 +88,7 @@ esac
 
 func TestEngineDeadlineIsNotACrash(t *testing.T) {
 	dir := t.TempDir()
-	recorded, err := filepath.Abs("testdata/timeout/go-test-fuzz.out")
+	recorded, err := filepath.Abs("testdata/timeout/go-test-fuzz.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestDeadlineWithACrasherStillFails(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "testdata", "fuzz", "FuzzIsSolicitation"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	recorded, _ := filepath.Abs("testdata/timeout/go-test-fuzz.out")
+	recorded, _ := filepath.Abs("testdata/timeout/go-test-fuzz.txt")
 	out := filepath.Join(t.TempDir(), "out")
 	data, _ := os.ReadFile(recorded)
 	data = append(data, []byte("Failing input written to testdata/fuzz/FuzzIsSolicitation/abc\n")...)
