@@ -150,21 +150,50 @@ func (s *Store) RequestByHash(h string) (Request, bool, error) {
 	var r Request
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRequests)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(h))
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(v, &r)
+		var err error
+		r, ok, err = s.requestByHash(tx, h)
+		return err
 	})
-	if ok && s.now().After(r.Expires) {
+	return r, ok, err
+}
+
+// NodeAndRequest returns node id and the waiting request whose
+// enrollment-token hash is h, read in one transaction: an approval between
+// two separate reads (it approves the node and deletes its request) would
+// otherwise show neither the approval nor the request.
+func (s *Store) NodeAndRequest(id, h string) (n Node, r Request, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var found bool
+		if n, found, err = get(tx, id); err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		r, ok, err = s.requestByHash(tx, h)
+		return err
+	})
+	return n, r, ok, err
+}
+
+// requestByHash reads the unexpired request whose enrollment-token hash is h.
+func (s *Store) requestByHash(tx *bolt.Tx, h string) (Request, bool, error) {
+	var r Request
+	b := tx.Bucket(bucketRequests)
+	if b == nil {
+		return r, false, nil
+	}
+	v := b.Get([]byte(h))
+	if v == nil {
+		return r, false, nil
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
 		return Request{}, false, err
 	}
-	return r, ok, err
+	if s.now().After(r.Expires) {
+		return Request{}, false, nil
+	}
+	return r, true, nil
 }
 
 // Requests returns the waiting requests of node id ("" for every node),

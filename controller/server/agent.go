@@ -141,10 +141,10 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request) (any, error) {
 	if !ok {
 		return nil, fail(http.StatusUnauthorized, "missing or malformed enrollment token: register first")
 	}
-	n, err := a.o.Registry.Get(id)
+	n, rq, waiting, err := a.o.Registry.NodeAndRequest(id, enroll.Hash(secret))
 	if err == nil && !enroll.Matches(n.EnrollmentHash, secret) {
 		// A token of a waiting request: it waits; no secret.
-		if rq, ok, rerr := a.o.Registry.RequestByHash(enroll.Hash(secret)); rerr == nil && ok && rq.Node == id {
+		if waiting && rq.Node == id {
 			if n.State == registry.Decommissioned {
 				return nil, fail(http.StatusForbidden, "node %s is decommissioned or was rejected: corral nodes forget %s lets it enrol again", id, id)
 			}

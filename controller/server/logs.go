@@ -66,15 +66,12 @@ func (a *API) postLogs(w http.ResponseWriter, r *http.Request) (any, error) {
 	if !ok {
 		return nil, fail(http.StatusUnauthorized, "missing or malformed token: send the enrollment token from register, or the node credential")
 	}
-	n, err := a.o.Registry.Get(id)
-	byRequest := false
-	if err == nil && n.CredentialHash == "" && !enroll.Matches(n.EnrollmentHash, secret) {
-		// The token of a waiting registration request of a node that holds
-		// no credential (never of an identity conflict: a copy of a node's
-		// identity must not write into its log).
-		rq, ok, rerr := a.o.Registry.RequestByHash(enroll.Hash(secret))
-		byRequest = rerr == nil && ok && rq.Node == id && !rq.Conflict
-	}
+	n, rq, waiting, err := a.o.Registry.NodeAndRequest(id, enroll.Hash(secret))
+	// The token of a waiting registration request of a node that holds no
+	// credential (never of an identity conflict: a copy of a node's identity
+	// must not write into its log).
+	byRequest := err == nil && n.CredentialHash == "" && !enroll.Matches(n.EnrollmentHash, secret) &&
+		waiting && rq.Node == id && !rq.Conflict
 	if err != nil || !(byRequest || enroll.Matches(n.EnrollmentHash, secret) || enroll.Matches(n.CredentialHash, secret)) {
 		return nil, fail(http.StatusUnauthorized, "token not valid (a newer registration replaced it?): register again")
 	}
