@@ -20,6 +20,7 @@ import (
 	ctlenroll "corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/server/servertest"
 	"corral.io/corral/internal/supervise"
+	"corral.io/corral/internal/testutil"
 )
 
 // The renewer's changes reach the joiner attached, those seen before it
@@ -36,7 +37,7 @@ func TestAddressWatchKeepsAndForwardsChanges(t *testing.T) {
 		}
 		return nil
 	}
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	detach := w.attach(sink, slog.New(slog.NewTextHandler(&logs, nil)))
 	w.changed("eno1", pfx("10.0.0.7/24"), pfx("10.0.0.9/24"))
 	w.changed("bad", pfx("10.1.0.1/24"), pfx("10.1.0.2/24"))
@@ -72,7 +73,7 @@ func TestAddressChangeRewritesK3sNodeIP(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yaml")
 	obs := newObserved(nil)
 	addrs := &addressWatch{}
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {

@@ -18,6 +18,7 @@ import (
 	"corral.io/corral/agent/netup"
 	"corral.io/corral/agent/pid1"
 	"corral.io/corral/agent/rootfs"
+	"corral.io/corral/internal/testutil"
 )
 
 func TestStage2EnvHasAPath(t *testing.T) {
@@ -82,7 +83,7 @@ func TestStopAgentCancelsAndWaits(t *testing.T) {
 	runCtx, stopRun := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
 	go func() { <-runCtx.Done(); time.Sleep(50 * time.Millisecond); close(stopped) }()
-	var console syncBuffer
+	var console testutil.LockedBuffer
 	log := slog.New(slog.NewTextHandler(&console, nil))
 	stopAgent(stopRun, stopped, logship.New(logship.Options{}), log)(t.Context())
 	select {

@@ -15,6 +15,7 @@ import (
 	ctlenroll "corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/server/servertest"
 	"corral.io/corral/internal/supervise"
+	"corral.io/corral/internal/testutil"
 )
 
 // joinData is what a controller running k3s on loopback hands out.
@@ -33,7 +34,7 @@ func TestRunStartsK3sAgentOnceTheNodeHasItsConfig(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "etc", "rancher", "k3s", "config.yaml")
 	obs := newObserved(nil)
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -83,7 +84,7 @@ func TestRunStartsK3sAgentOnceTheNodeHasItsConfig(t *testing.T) {
 func TestRunWithoutK3sSaysSoOnceAndHeartbeats(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}, K3sJoin: joinData})
 	obs := newObserved(nil)
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {

@@ -18,13 +18,14 @@ import (
 	ctlenroll "corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server/servertest"
+	"corral.io/corral/internal/testutil"
 )
 
 // TestRunShipsItsLogToTheController runs the agent once against the real
 // API: what it printed on the console is what the controller kept, in order.
 func TestRunShipsItsLogToTheController(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}})
-	var console syncBuffer
+	var console testutil.LockedBuffer
 	err := runAgent(t.Context(), runFlags{once: true, root: dump, api: ctl.URL, ca: ctl.CAFingerprint},
 		runDeps{pid: 4242, clock: fastClock{}}, &console)
 	t.Logf("agent log:\n%s", console.String())
@@ -76,7 +77,7 @@ func TestRunShipsItsLogToTheController(t *testing.T) {
 // controller while the node is still pending, before any enrolment loop.
 func TestStage1RegistersSoItsLogShips(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Manual}})
-	var console syncBuffer
+	var console testutil.LockedBuffer
 	ship := logship.New(logship.Options{Console: slog.NewTextHandler(&console, nil)})
 	ctx, cancel := context.WithCancel(t.Context())
 	shipped := make(chan struct{})
@@ -120,7 +121,7 @@ func TestStage1RegistersSoItsLogShips(t *testing.T) {
 // Without a controller on the kernel command line stage 1 says why its log
 // stays on the console, and returns.
 func TestStage1RegisterWithoutController(t *testing.T) {
-	var console syncBuffer
+	var console testutil.LockedBuffer
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
 	if err := os.WriteFile(cmdline, []byte("console=ttyS0 quiet\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	ctlenroll "corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/registry"
 	"corral.io/corral/controller/server/servertest"
+	"corral.io/corral/internal/testutil"
 )
 
 // These tests run the agent against the real controller API (servertest:
@@ -63,24 +64,6 @@ func (o *observed) Heartbeat(ctx context.Context, cred string, ready bool, msg s
 	return err
 }
 
-// syncBuffer is a log sink shared by the agent's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func await(t *testing.T, what string, ch <-chan struct{}, done <-chan error) {
 	t.Helper()
 	select {
@@ -110,7 +93,7 @@ func TestRunEnrollsWithManualApprovalAndBecomesReady(t *testing.T) {
 	id := nodeIDOfDump(t)
 	var hostnames []string
 	obs := newObserved(nil)
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
@@ -181,7 +164,7 @@ func TestRunEnrollsWithManualApprovalAndBecomesReady(t *testing.T) {
 func TestRunOnceTakesTheControllerFromTheKernelCommandLine(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}})
 	cmdline := "BOOTIF=01-52-54-00-12-34-56 corral.api=" + ctl.URL + " corral.ca=" + ctl.CAFingerprint + " quiet\n"
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	var hostnames []string
 	err := runAgent(t.Context(), runFlags{once: true, root: dump, cmdline: "/proc/cmdline"}, runDeps{
 		readFile: func(name string) ([]byte, error) {
@@ -211,7 +194,7 @@ func TestRunStopsWhenDecommissioned(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}})
 	id := nodeIDOfDump(t)
 	obs := newObserved(nil)
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runAgent(t.Context(), runFlags{api: ctl.URL, ca: ctl.CAFingerprint, root: dump}, runDeps{
@@ -286,7 +269,7 @@ func TestRunWithTheWrongCAFingerprintRetriesAndSaysWhy(t *testing.T) {
 	ctl := servertest.Start(t, servertest.Options{Policy: ctlenroll.Policy{Mode: ctlenroll.Auto}})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	err := runAgent(ctx, runFlags{api: ctl.URL, ca: strings.Repeat("0", 64), root: dump}, runDeps{
 		pid: 4242, clock: fastClock{},
 		wrap: func(a enroll.API) enroll.API { return &failCounter{API: a, n: 3, cancel: cancel} },

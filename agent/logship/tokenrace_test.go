@@ -1,11 +1,9 @@
 package logship_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	agentenroll "corral.io/corral/agent/enroll"
@@ -15,25 +13,8 @@ import (
 	"corral.io/corral/controller/bootlog"
 	"corral.io/corral/controller/enroll"
 	"corral.io/corral/controller/server/servertest"
+	"corral.io/corral/internal/testutil"
 )
-
-// syncBuffer is a console the shipper may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // gatedAPI holds the answer of a credential request until release is
 // closed, after telling issued that the controller answered.
@@ -72,7 +53,7 @@ func TestTheCredentialReplacesTheEnrollmentTokenMidSend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var console syncBuffer
+			var console testutil.LockedBuffer
 			ship := logship.New(logship.Options{Console: slog.NewTextHandler(&console, nil), BootID: func() (string, error) { return "boot-a", nil }})
 			log := slog.New(ship.Handler(slog.DiscardHandler))
 			gate := gatedAPI{API: agentenroll.FromClient(c), issued: make(chan struct{}), release: make(chan struct{})}
@@ -149,7 +130,7 @@ func TestARefusedTokenIsStillReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var console syncBuffer
+	var console testutil.LockedBuffer
 	ship := logship.New(logship.Options{Console: slog.NewTextHandler(&console, nil), BootID: func() (string, error) { return "boot-a", nil }})
 	log := slog.New(ship.Handler(slog.DiscardHandler))
 	api := ship.Tap(agentenroll.FromClient(c))

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"corral.io/corral/internal/testutil"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
@@ -42,28 +44,11 @@ func TestLeaseTimes(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A refused renewal goes to DISCOVER at once; a new address replaces the
 // old one on the interface and is logged loudly.
 func TestRenewNakDiscoversAndReconfigures(t *testing.T) {
 	nl := &fakeNetlink{}
-	var log syncBuf
+	var log testutil.LockedBuffer
 	var calls []string
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,32 +1,22 @@
 package dhcp
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"corral.io/corral/internal/testutil"
 )
 
 // lockedBuf collects log output from concurrent writers.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
+type lockedBuf struct{ testutil.LockedBuffer }
 
 func (w *lockedBuf) lines(level string) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(w.b.String(), "\n") {
+	for _, l := range strings.Split(w.String(), "\n") {
 		if strings.Contains(l, "level="+level) {
 			out = append(out, l)
 		}

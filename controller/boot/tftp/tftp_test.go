@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"corral.io/corral/controller/boot/files"
 	"corral.io/corral/internal/testnet"
+	"corral.io/corral/internal/testutil"
 )
 
 const ipxeBIOS = "/usr/lib/ipxe/undionly.kpxe"
@@ -49,23 +49,12 @@ func root(t *testing.T) (*files.Table, []byte) {
 }
 
 // logBuffer collects JSON log lines from concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testutil.LockedBuffer }
 
 // lines returns the log records as maps.
 func (b *logBuffer) lines(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -280,7 +269,7 @@ func TestRealClients(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.buf.String())
+			t.Logf("server log:\n%s", logs.String())
 		}
 	})
 
