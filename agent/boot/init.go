@@ -11,6 +11,7 @@ import (
 	"corral.io/corral/agent/logship"
 	"corral.io/corral/agent/pid1"
 	"corral.io/corral/agent/rootfs"
+	"corral.io/corral/internal/backoff"
 )
 
 // runInit brings the node up and enrols it, forever.
@@ -51,7 +52,7 @@ func runInit(ctx context.Context, f runFlags, stage int, out io.Writer) error {
 		// controller), then start over.
 		log.Error("SWITCH_ROOT FAILED AFTER THE INITRAMFS WAS DELETED: this node cannot go on; rebooting",
 			"err", err, "wait", fatalRebootDelay.String())
-		_ = sleep(base, fatalRebootDelay)
+		_ = backoff.Sleep(base, fatalRebootDelay)
 		if os.Getpid() == 1 {
 			err = shutdown.Run(pid1.Reboot)
 			log.Error("reboot(2) failed: the node is stuck; power-cycle it", "err", err)
@@ -116,7 +117,7 @@ func enrolForever(ctx context.Context, f runFlags, reaper *pid1.Reaper, addrs *a
 		if err != nil {
 			log.Error("enrollment stopped: retrying", "err", err, "attempt", attempt, "wait", wait.String())
 		}
-		if sleep(ctx, wait) != nil {
+		if backoff.Sleep(ctx, wait) != nil {
 			return ctx.Err()
 		}
 	}
@@ -131,15 +132,4 @@ func initDeps(reaper *pid1.Reaper) runDeps {
 	d.pid = 1
 	d.k3s.Supervise.Exited = reaper.Exited
 	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -53,7 +53,7 @@ func stage1(ctx context.Context, f runFlags, reaper *pid1.Reaper, out io.Writer,
 		}
 		wait := retry.Delay(attempt, 0.5)
 		log.Error("network not up yet: retrying", "err", err, "attempt", attempt, "wait", wait.String())
-		if sleep(ctx, wait) != nil {
+		if backoff.Sleep(ctx, wait) != nil {
 			return ctx.Err()
 		}
 	}
@@ -147,7 +147,7 @@ func registerForLogs(ctx context.Context, f runFlags, logs *logship.Shipper, log
 		}
 		wait := retry.Delay(attempt, rand.Float64())
 		log.Warn("registration failed: retrying; the log waits in memory meanwhile", "err", err, "attempt", attempt, "wait", wait.String())
-		if sleep(ctx, wait) != nil {
+		if backoff.Sleep(ctx, wait) != nil {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"corral.io/corral/api/client"
 	"corral.io/corral/api/v1alpha1"
+	"corral.io/corral/internal/backoff"
 )
 
 // API is the part of the controller's API the agent uses. *client.Client
@@ -58,16 +59,4 @@ type RealClock struct{}
 func (RealClock) Now() time.Time { return time.Now() }
 
 // Sleep waits d or until ctx is done.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (RealClock) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }

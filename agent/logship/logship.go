@@ -156,7 +156,7 @@ func New(o Options) *Shipper {
 		o.Seq = BootTime
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = backoff.Sleep
 	}
 	return &Shipper{o: o, log: slog.New(o.Console).With("svc", "logship"), wake: make(chan struct{}, 1)}
 }

@@ -2,7 +2,6 @@ package logship
 
 import (
 	"context"
-	"time"
 
 	"corral.io/corral/agent/enroll"
 	"corral.io/corral/api/v1alpha1"
@@ -57,15 +56,4 @@ func (t tap) Credential(ctx context.Context, token string) (*v1alpha1.Credential
 func (t tap) Config(ctx context.Context, credential string) (v1alpha1.NodeConfig, error) {
 	t.s.SetToken(credential)
 	return t.API.Config(ctx, credential)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

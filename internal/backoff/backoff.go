@@ -4,6 +4,7 @@
 package backoff
 
 import (
+	"context"
 	"math"
 	"time"
 )
@@ -54,4 +55,20 @@ func (b Backoff) Delay(attempt int, r float64) time.Duration {
 		r = 0
 	}
 	return time.Duration(r * float64(b.Ceiling(attempt)))
+}
+
+// Sleep waits d, or until ctx is done (then it returns ctx's error): the wait
+// between two tries of a retry loop.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
